@@ -1,0 +1,4 @@
+//! All secret material: signing keys, JWTs, opaque tokens, password hashing and encryption at rest.
+//! Nothing outside this module touches raw key bytes.
+
+pub mod service_token;
