@@ -10,3 +10,4 @@
 pub mod crypto;
 pub mod domain;
 pub mod limits;
+pub mod http;

@@ -1,0 +1,3 @@
+//! HTTP layer: the only place with axum types.
+
+pub mod client_ip;
