@@ -7,7 +7,14 @@
 //! - [`crypto`]: every piece of secret material (keys, JWTs, opaque tokens, password hashing, AEAD).
 //! - [`config`]: typed settings from the environment and an optional `tokend.toml`.
 
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod crypto;
 pub mod domain;
-pub mod limits;
+pub mod error;
 pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod storage;

@@ -1,4 +1,9 @@
 //! All secret material: signing keys, JWTs, opaque tokens, password hashing and encryption at rest.
 //! Nothing outside this module touches raw key bytes.
 
+pub mod jwt;
+pub mod keys;
+pub mod opaque;
+pub mod password;
+pub mod refresh;
 pub mod service_token;

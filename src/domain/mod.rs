@@ -1,5 +1,12 @@
-//! The rules of tokend, free of HTTP and SQL.
+//! The rules of tokend, free of HTTP and SQL: each module adds methods to [`crate::app::Tokend`]
+//! for one part of the contract.
 
+pub mod accounts;
 pub mod allowlist;
 pub mod login;
 pub mod password_policy;
+pub mod principal;
+pub mod refresh;
+pub mod scopes;
+pub mod sessions;
+pub mod sign_in;

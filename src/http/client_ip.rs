@@ -1,1 +1,221 @@
-//! (to be written)
+//! Which address a request comes from (contract section 8): the TCP peer, or, when that peer is a
+//! configured trusted proxy, the right-most `X-Forwarded-For` entry that is not itself a trusted
+//! proxy. Rate limits and service-token allowlists key on this address, so a client must never be
+//! able to choose it by sending a header (CVE-2020-35590, CVE-2023-27100).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+/// The networks whose `X-Forwarded-For` header is believed (`TOKEND_TRUSTED_PROXIES`); empty means
+/// "believe nobody", which is the safe default for a server reached directly.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Parses the comma-separated configuration value so that a typo fails start-up instead of
+    /// silently trusting the wrong hosts. Accepts CIDRs and single addresses; IPv4-mapped IPv6 is
+    /// stored as IPv4 so it matches the normalised addresses we compare against.
+    pub fn parse(csv: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for raw in csv.split(',') {
+            let entry = raw.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            nets.push(parse_net(entry).ok_or_else(|| {
+                format!("trusted proxy entry {entry:?} is not an IP address or CIDR")
+            })?);
+        }
+        Ok(Self(nets))
+    }
+
+    /// Tells whether a hop is one of ours, so its `X-Forwarded-For` may be believed.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+fn parse_net(entry: &str) -> Option<IpNet> {
+    let net = match entry.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => IpNet::from(entry.parse::<IpAddr>().ok()?),
+    };
+    let net = net.trunc();
+    Some(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).ok()?,
+            None => net,
+        },
+        _ => net,
+    })
+}
+
+/// Maps `::ffff:a.b.c.d` to `a.b.c.d`: dual-stack sockets report IPv4 clients that way, and they
+/// must be limited and allowlisted as the IPv4 address they are (Go CVE-2024-24790).
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Parses one `X-Forwarded-For` entry, tolerating the ports some proxies append
+/// (`1.2.3.4:5678`, `[2001:db8::1]:443`) and brackets without a port.
+fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(sock) = entry.parse::<SocketAddr>() {
+        return Some(canonical(sock.ip()));
+    }
+    let bracketed = entry.strip_prefix('[')?.strip_suffix(']')?;
+    bracketed.parse::<IpAddr>().ok().map(canonical)
+}
+
+/// Returns the address rate limits and allowlists should see. A peer we do not trust gets no say
+/// in it; behind trusted proxies we walk the header from the right (the entries our own proxies
+/// appended) and stop at the first hop that is not ours, since everything left of it is whatever
+/// the client chose to send. An unparsable entry ends the walk at the last trusted hop rather than
+/// letting a malformed header pick an address.
+pub fn resolve_client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let peer = canonical(peer);
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let mut last_trusted = peer;
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(text) = value.to_str() else {
+            return last_trusted;
+        };
+        for entry in text.rsplit(',') {
+            if entry.trim().is_empty() {
+                // `a, , b` is sloppy but not hostile; an empty slot names nobody.
+                continue;
+            }
+            let Some(ip) = parse_forwarded_entry(entry) else {
+                return last_trusted;
+            };
+            if !trusted.contains(ip) {
+                return ip;
+            }
+            last_trusted = ip;
+        }
+    }
+    last_trusted
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    fn proxies() -> TrustedProxies {
+        TrustedProxies::parse("10.0.0.0/8, 192.168.1.1 ,2001:db8:ffff::/48").unwrap()
+    }
+
+    #[test]
+    fn parse_accepts_cidrs_addresses_and_empty() {
+        assert!(TrustedProxies::parse("").unwrap().0.is_empty());
+        assert!(TrustedProxies::parse(" , ").unwrap().0.is_empty());
+        let p = proxies();
+        assert!(p.contains(ip("10.1.2.3")));
+        assert!(p.contains(ip("192.168.1.1")));
+        assert!(!p.contains(ip("192.168.1.2")));
+        assert!(p.contains(ip("2001:db8:ffff::7")));
+        assert!(TrustedProxies::parse("10.0.0.0/8,nope").is_err());
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn untrusted_peer_ignores_spoofed_header() {
+        let headers = xff(&["1.1.1.1"]);
+        let got = resolve_client_ip(ip("203.0.113.9"), &headers, &proxies());
+        assert_eq!(got, ip("203.0.113.9"));
+        let got = resolve_client_ip(ip("203.0.113.9"), &headers, &TrustedProxies::default());
+        assert_eq!(got, ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn trusted_peer_picks_rightmost_untrusted() {
+        let headers = xff(&["6.6.6.6, 203.0.113.9"]);
+        let got = resolve_client_ip(ip("10.0.0.2"), &headers, &proxies());
+        assert_eq!(got, ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn chain_of_trusted_proxies_is_skipped() {
+        let headers = xff(&["6.6.6.6, 203.0.113.9, 192.168.1.1", "10.9.9.9"]);
+        let got = resolve_client_ip(ip("10.0.0.2"), &headers, &proxies());
+        assert_eq!(got, ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn all_trusted_returns_leftmost() {
+        let headers = xff(&["10.0.0.7, 192.168.1.1"]);
+        let got = resolve_client_ip(ip("10.0.0.2"), &headers, &proxies());
+        assert_eq!(got, ip("10.0.0.7"));
+        // No header at all: the proxy itself is the client.
+        let got = resolve_client_ip(ip("10.0.0.2"), &HeaderMap::new(), &proxies());
+        assert_eq!(got, ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn garbage_entry_stops_at_last_trusted_hop() {
+        let headers = xff(&["1.1.1.1, evil, 10.0.0.5"]);
+        let got = resolve_client_ip(ip("10.0.0.2"), &headers, &proxies());
+        assert_eq!(got, ip("10.0.0.5"));
+        let headers = xff(&["not-an-ip"]);
+        let got = resolve_client_ip(ip("10.0.0.2"), &headers, &proxies());
+        assert_eq!(got, ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn ports_and_brackets_are_stripped() {
+        let headers = xff(&["1.2.3.4:5678"]);
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.2"), &headers, &proxies()),
+            ip("1.2.3.4")
+        );
+        let headers = xff(&["[2001:db8::1]:443"]);
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.2"), &headers, &proxies()),
+            ip("2001:db8::1")
+        );
+        let headers = xff(&["[2001:db8::2]"]);
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.2"), &headers, &proxies()),
+            ip("2001:db8::2")
+        );
+    }
+
+    #[test]
+    fn mapped_addresses_are_treated_as_ipv4() {
+        let p = TrustedProxies::parse("::ffff:10.0.0.0/104").unwrap();
+        assert!(p.contains(ip("10.4.5.6")));
+        assert!(proxies().contains(ip("::ffff:10.1.1.1")));
+        // Mapped peer is trusted as its IPv4 self; mapped entry comes back as IPv4.
+        let headers = xff(&["::ffff:203.0.113.9, ::ffff:10.0.0.3"]);
+        let got = resolve_client_ip(ip("::ffff:10.0.0.2"), &headers, &proxies());
+        assert_eq!(got, ip("203.0.113.9"));
+        // Untrusted mapped peer is still normalised.
+        let got = resolve_client_ip(ip("::ffff:8.8.8.8"), &headers, &proxies());
+        assert_eq!(got, ip("8.8.8.8"));
+    }
+}

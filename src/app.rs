@@ -1,0 +1,91 @@
+//! [`Tokend`]: the one application state (settings, store, keys, limiters, clock), built once at
+//! start and shared by every request through an `Arc`. No globals.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::crypto::jwt::AccessTokens;
+use crate::crypto::keys::{KeyRing, Secret32};
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::refresh::RefreshTokenCodec;
+use crate::domain::scopes::Vocabulary;
+use crate::limits::SignInLimiter;
+use crate::metrics::Metrics;
+use crate::storage::{self, DynStore};
+
+/// File in the keys directory holding the refresh-token MAC key.
+pub const REFRESH_KEY_FILE: &str = "refresh.key";
+/// File in the keys directory holding the key that encrypts TOTP secrets.
+pub const MFA_KEY_FILE: &str = "mfa.key";
+
+/// Everything a request may need.
+#[derive(Debug)]
+pub struct Tokend {
+    /// Resolved settings.
+    pub settings: Settings,
+    /// Persistence.
+    pub store: DynStore,
+    /// Source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// JWT signing and verification.
+    pub access_tokens: AccessTokens,
+    /// Refresh-token derivation.
+    pub refresh_tokens: RefreshTokenCodec,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Scope vocabulary and roles.
+    pub vocabulary: Vocabulary,
+    /// Sign-in rate limits.
+    pub sign_in_limiter: SignInLimiter,
+    /// Prometheus counters.
+    pub metrics: Metrics,
+}
+
+/// The shared state handed to handlers.
+pub type AppState = Arc<Tokend>;
+
+impl Tokend {
+    /// Connects and migrates the database, loads (or creates) keys and the vocabulary.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+        let vocabulary = Vocabulary::load(settings.scopes_file.as_deref())?;
+        let store = storage::connect(&settings.database_url, settings.db_max_connections)
+            .await
+            .context("connecting to the database")?;
+        store.migrate().await.context("applying migrations")?;
+        let ring = KeyRing::load_or_init(&settings.keys_dir, clock.now())?;
+        let access_tokens = AccessTokens::new(
+            ring,
+            &settings.issuer,
+            &settings.audience,
+            i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(900),
+        )?;
+        let refresh_tokens = RefreshTokenCodec::new(&Secret32::load_or_init(
+            &settings.keys_dir,
+            REFRESH_KEY_FILE,
+        )?);
+        let hasher = PasswordHasher::new(&settings.argon2, settings.max_concurrent_hashes)?;
+        let sign_in_limiter = SignInLimiter::new(
+            settings.sign_in_per_ip_per_minute,
+            settings.sign_in_per_login_per_minute,
+        );
+        Ok(Arc::new(Self {
+            settings,
+            store,
+            clock,
+            access_tokens,
+            refresh_tokens,
+            hasher,
+            vocabulary,
+            sign_in_limiter,
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Called once the server stopped accepting requests: closes the database cleanly.
+    pub async fn shutdown(&self) {
+        self.store.close().await;
+    }
+}

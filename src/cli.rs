@@ -1,0 +1,228 @@
+//! The `tokend` command line (contract section 9). Each command prints what it created, uuids
+//! alone on a line, so scripts can capture them.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::app::Tokend;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::crypto::keys::{generate_key, KeyAlg, KeyRing};
+use crate::crypto::password::Password;
+
+/// tokend: sign-in, rotating refresh tokens, JWT access tokens and service tokens.
+#[derive(Debug, Parser)]
+#[command(name = "tokend", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        /// User action.
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Manage accounts.
+    Account {
+        /// Account action.
+        #[command(subcommand)]
+        action: AccountCommand,
+    },
+    /// Manage memberships.
+    Member {
+        /// Membership action.
+        #[command(subcommand)]
+        action: MemberCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        /// Key action.
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+/// `tokend user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints the user uuid.
+    Add {
+        /// Login (e-mail address or name).
+        login: String,
+        /// Read the password from standard input (the only way: never from argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user, revoking every session at once.
+    Disable {
+        /// Login.
+        login: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login.
+        login: String,
+    },
+}
+
+/// `tokend account …`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account; prints the account uuid.
+    Add {
+        /// Display name.
+        name: String,
+    },
+}
+
+/// `tokend member …`.
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a membership or change its role (applies from the next refresh).
+    Add {
+        /// Login.
+        login: String,
+        /// Account uuid.
+        account_uuid: Uuid,
+        /// Role from the scope vocabulary.
+        #[arg(long)]
+        role: String,
+    },
+    /// End a membership.
+    Remove {
+        /// Login.
+        login: String,
+        /// Account uuid.
+        account_uuid: Uuid,
+    },
+}
+
+/// `tokend keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a signing key; prints its kid. It signs once published for 5 minutes.
+    Generate {
+        /// ed25519 (default), es256 or rs256.
+        #[arg(long, default_value = "ed25519")]
+        alg: String,
+    },
+    /// List keys: kid, alg, created, and which one signs.
+    List,
+}
+
+/// Runs a command other than `serve`.
+pub async fn run_admin(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let clock = SystemClock;
+    match command {
+        Command::Serve => bail!("serve is handled by main"),
+        Command::Keys { action } => keys(action, &settings, clock.now()),
+        Command::Migrate => {
+            let store = crate::storage::connect(&settings.database_url, 1).await?;
+            store.migrate().await.context("applying migrations")?;
+            store.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        other => {
+            let app = Tokend::build(settings, Arc::new(clock)).await?;
+            let result = admin(&app, other).await;
+            app.shutdown().await;
+            result
+        }
+    }
+}
+
+async fn admin(app: &Tokend, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::User {
+            action: UserCommand::Add { login, .. },
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password from stdin")?;
+            let password = Password::new(password.trim_end_matches(['\r', '\n']));
+            println!("{}", app.add_user(&login, &password).await?);
+        }
+        Command::User {
+            action: UserCommand::Disable { login },
+        } => {
+            let id = app.set_user_disabled(&login, true).await?;
+            println!("{id}");
+            eprintln!("user disabled; every session revoked");
+        }
+        Command::User {
+            action: UserCommand::Enable { login },
+        } => {
+            println!("{}", app.set_user_disabled(&login, false).await?);
+        }
+        Command::Account {
+            action: AccountCommand::Add { name },
+        } => {
+            println!("{}", app.add_account(&name).await?);
+        }
+        Command::Member {
+            action:
+                MemberCommand::Add {
+                    login,
+                    account_uuid,
+                    role,
+                },
+        } => {
+            app.add_member(&login, account_uuid, &role).await?;
+            println!("{login} is {role} of {account_uuid}");
+        }
+        Command::Member {
+            action:
+                MemberCommand::Remove {
+                    login,
+                    account_uuid,
+                },
+        } => {
+            app.remove_member(&login, account_uuid).await?;
+            println!("{login} removed from {account_uuid}");
+        }
+        _ => bail!("unexpected command"),
+    }
+    Ok(())
+}
+
+fn keys(action: KeysCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
+    match action {
+        KeysCommand::Generate { alg } => {
+            let alg = KeyAlg::parse(&alg).with_context(|| {
+                format!("unknown algorithm {alg:?}; use ed25519, es256 or rs256")
+            })?;
+            println!("{}", generate_key(&settings.keys_dir, alg, now)?);
+        }
+        KeysCommand::List => {
+            let ring = KeyRing::load(&settings.keys_dir)?;
+            let signer = ring.signer(now).kid.clone();
+            println!("{:<36} {:<8} {:<21} signing", "kid", "alg", "created");
+            for key in ring.keys() {
+                println!(
+                    "{:<36} {:<8} {:<21} {}",
+                    key.kid,
+                    key.alg.name(),
+                    crate::clock::rfc3339(key.created_at),
+                    if key.kid == signer { "yes" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Typed settings. Every setting is an environment variable (`TOKEND_*`); an optional `tokend.toml`
+//! in the working directory (or the file named by `TOKEND_CONFIG`) may set the same keys, in lower
+//! case without the prefix. The environment wins, so a container can override a baked-in file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::http::client_ip::TrustedProxies;
+
+/// Argon2id cost, configurable so tests can run with cheap parameters without `cfg(test)` code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB (OWASP: 19456).
+    pub m_cost: u32,
+    /// Iterations (OWASP: 2).
+    pub t_cost: u32,
+    /// Lanes (OWASP: 1).
+    pub p_cost: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self {
+            m_cost: 19_456,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+/// Everything tokend needs to run, resolved once at start-up.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Socket address to listen on.
+    pub listen: String,
+    /// `iss` claim and metadata issuer.
+    pub issuer: String,
+    /// `aud` claim.
+    pub audience: String,
+    /// Directory with signing keys and the symmetric secrets.
+    pub keys_dir: PathBuf,
+    /// Scope vocabulary file; `None` means the built-in default.
+    pub scopes_file: Option<PathBuf>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Retry window for a just-spent refresh token (0 = strict).
+    pub refresh_grace: Duration,
+    /// Sessions die after this long unused.
+    pub session_idle_ttl: Duration,
+    /// Sessions die this long after sign-in, used or not.
+    pub session_absolute_ttl: Duration,
+    /// Prefix of service tokens, before the `_`.
+    pub service_token_prefix: String,
+    /// Live service tokens per account.
+    pub max_service_tokens: u32,
+    /// Sign-in attempts per client IP per minute (and burst).
+    pub sign_in_per_ip_per_minute: u32,
+    /// Sign-in attempts per normalised login per minute (and burst).
+    pub sign_in_per_login_per_minute: u32,
+    /// Wrong MFA codes per user per 15 minutes, across all of the user's mfa_tokens.
+    pub mfa_failures_per_user: u32,
+    /// Password hashing cost.
+    pub argon2: Argon2Params,
+    /// Password hashes allowed in flight at once (memory = this x m_cost).
+    pub max_concurrent_hashes: usize,
+    /// Largest request body accepted on any route.
+    pub max_body_bytes: usize,
+    /// Database connection pool size.
+    pub db_max_connections: u32,
+}
+
+/// Source of raw key/value pairs: the environment layered over `tokend.toml`.
+struct Raw(HashMap<String, String>);
+
+impl Raw {
+    fn load(env: &HashMap<String, String>) -> anyhow::Result<Self> {
+        let mut values = HashMap::new();
+        let file = env
+            .get("TOKEND_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("tokend.toml"));
+        if file.exists() {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let table: toml::Table =
+                toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+            for (key, value) in table {
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                values.insert(format!("TOKEND_{}", key.to_ascii_uppercase()), value);
+            }
+        }
+        for (key, value) in env {
+            if key.starts_with("TOKEND_") {
+                values.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(Self(values))
+    }
+
+    fn string(&self, key: &str, default: &str) -> String {
+        self.0
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str, default: T) -> anyhow::Result<T> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{key} must be a whole number, got {v:?}")),
+        }
+    }
+
+    fn seconds(&self, key: &str, default: u64) -> anyhow::Result<Duration> {
+        Ok(Duration::from_secs(self.number(key, default)?))
+    }
+}
+
+impl Settings {
+    /// Reads the process environment (and `tokend.toml`).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Reads settings from an explicit map, so tests need not mutate the process environment.
+    pub fn from_map(env: &HashMap<String, String>) -> anyhow::Result<Self> {
+        let raw = Raw::load(env)?;
+        let listen = raw.string("TOKEND_LISTEN", "127.0.0.1:8080");
+        let issuer = raw.string("TOKEND_ISSUER", &format!("http://{listen}"));
+        let trusted_proxies = TrustedProxies::parse(&raw.string("TOKEND_TRUSTED_PROXIES", ""))
+            .map_err(|e| anyhow::anyhow!("TOKEND_TRUSTED_PROXIES: {e}"))?;
+        let settings = Self {
+            database_url: raw.string("TOKEND_DATABASE_URL", "sqlite://tokend.db"),
+            listen,
+            issuer: issuer.trim_end_matches('/').to_string(),
+            audience: raw.string("TOKEND_AUDIENCE", "tokend"),
+            keys_dir: PathBuf::from(raw.string("TOKEND_KEYS_DIR", "keys")),
+            scopes_file: raw.0.get("TOKEND_SCOPES_FILE").map(PathBuf::from),
+            trusted_proxies,
+            access_token_ttl: raw.seconds("TOKEND_ACCESS_TOKEN_TTL", 900)?,
+            refresh_grace: raw.seconds("TOKEND_REFRESH_GRACE_SECONDS", 10)?,
+            session_idle_ttl: raw.seconds("TOKEND_SESSION_IDLE_SECONDS", 30 * 86_400)?,
+            session_absolute_ttl: raw.seconds("TOKEND_SESSION_ABSOLUTE_SECONDS", 90 * 86_400)?,
+            service_token_prefix: raw.string("TOKEND_SERVICE_TOKEN_PREFIX", "tkd_live"),
+            max_service_tokens: raw.number("TOKEND_MAX_SERVICE_TOKENS", 10)?,
+            sign_in_per_ip_per_minute: raw.number("TOKEND_SIGN_IN_PER_IP_PER_MINUTE", 20)?,
+            sign_in_per_login_per_minute: raw.number("TOKEND_SIGN_IN_PER_LOGIN_PER_MINUTE", 10)?,
+            mfa_failures_per_user: raw.number("TOKEND_MFA_FAILURES_PER_USER", 10)?,
+            argon2: Argon2Params {
+                m_cost: raw.number("TOKEND_ARGON2_M_COST", 19_456)?,
+                t_cost: raw.number("TOKEND_ARGON2_T_COST", 2)?,
+                p_cost: raw.number("TOKEND_ARGON2_P_COST", 1)?,
+            },
+            max_concurrent_hashes: raw.number(
+                "TOKEND_MAX_CONCURRENT_HASHES",
+                std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            )?,
+            max_body_bytes: raw.number("TOKEND_MAX_BODY_BYTES", 1024 * 1024)?,
+            db_max_connections: raw.number("TOKEND_DB_MAX_CONNECTIONS", 16)?,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.access_token_ttl.is_zero() {
+            bail!("TOKEND_ACCESS_TOKEN_TTL must be at least 1 second");
+        }
+        if self.service_token_prefix.is_empty()
+            || !self
+                .service_token_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            bail!("TOKEND_SERVICE_TOKEN_PREFIX must be ASCII letters, digits and '_'");
+        }
+        if self.max_concurrent_hashes == 0 {
+            bail!("TOKEND_MAX_CONCURRENT_HASHES must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Settings::from_map(&map(&[("TOKEND_CONFIG", "/nonexistent.toml")])).unwrap();
+        assert_eq!(s.database_url, "sqlite://tokend.db");
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(s.refresh_grace, Duration::from_secs(10));
+        assert_eq!(s.max_service_tokens, 10);
+        assert_eq!(s.sign_in_per_ip_per_minute, 20);
+        assert_eq!(s.sign_in_per_login_per_minute, 10);
+        assert_eq!(s.argon2, Argon2Params::default());
+    }
+
+    #[test]
+    fn bad_numbers_name_the_setting() {
+        let err = Settings::from_map(&map(&[
+            ("TOKEND_CONFIG", "/nonexistent.toml"),
+            ("TOKEND_ACCESS_TOKEN_TTL", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("TOKEND_ACCESS_TOKEN_TTL"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Administration of users, accounts and memberships (the `tokend user|account|member` commands).
+
+use uuid::Uuid;
+
+use super::login::normalize_login;
+use super::sessions::enforce_password_policy;
+use crate::app::Tokend;
+use crate::crypto::password::Password;
+use crate::error::{Error, Result};
+use crate::storage::{AccountRecord, UserRecord};
+
+impl Tokend {
+    /// Creates a user after the password policy; returns the uuid.
+    pub async fn add_user(&self, login: &str, password: &Password) -> Result<Uuid> {
+        let login = normalize_login(login).map_err(|e| Error::field("login", e.to_string()))?;
+        enforce_password_policy("password", password)?;
+        let hash = self.hasher.hash(password).await.map_err(Error::internal)?;
+        let user = UserRecord {
+            id: Uuid::now_v7(),
+            login,
+            password_hash: hash,
+            disabled: false,
+            created_at: self.clock.now(),
+        };
+        self.store.create_user(&user).await?;
+        Ok(user.id)
+    }
+
+    async fn user_named(&self, login: &str) -> Result<UserRecord> {
+        let login = normalize_login(login).map_err(|e| Error::field("login", e.to_string()))?;
+        self.store
+            .user_by_login(&login)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Disables (revoking every session at once) or re-enables a user.
+    pub async fn set_user_disabled(&self, login: &str, disabled: bool) -> Result<Uuid> {
+        let user = self.user_named(login).await?;
+        self.store
+            .set_user_disabled(user.id, disabled, self.clock.now())
+            .await?;
+        Ok(user.id)
+    }
+
+    /// Creates an account; returns the uuid.
+    pub async fn add_account(&self, name: &str) -> Result<Uuid> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::field(
+                "name",
+                "account name must be 1 to 200 characters",
+            ));
+        }
+        let account = AccountRecord {
+            id: Uuid::now_v7(),
+            name: name.to_string(),
+            created_at: self.clock.now(),
+        };
+        self.store.create_account(&account).await?;
+        Ok(account.id)
+    }
+
+    /// Adds a membership or changes its role (effective from the next refresh).
+    pub async fn add_member(&self, login: &str, account: Uuid, role: &str) -> Result<()> {
+        if self.vocabulary.role(role).is_none() {
+            let known: Vec<&str> = self.vocabulary.roles().collect();
+            return Err(Error::field(
+                "role",
+                format!("unknown role {role:?}; known roles: {}", known.join(", ")),
+            ));
+        }
+        let user = self.user_named(login).await?;
+        self.store
+            .account_by_id(account)
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.store
+            .upsert_membership(user.id, account, role, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a membership: the next refresh for that account gets 403.
+    pub async fn remove_member(&self, login: &str, account: Uuid) -> Result<()> {
+        let user = self.user_named(login).await?;
+        if self.store.remove_membership(user.id, account).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Contract section 3, `POST /v1/auth/token`: refresh-token rotation.
+//!
+//! A session's live refresh token is generation `g` (see [`crate::crypto::refresh`]). Presenting:
+//! - `g`: membership and scope checks, then one conditional `UPDATE … WHERE generation = g` moves
+//!   the session to `g + 1`; exactly one concurrent request can win it.
+//! - `g - 1` within the grace window of its rotation: the same successor `g` again (re-derived,
+//!   never stored), so a lost response or two tabs never sign anyone out and the chain never forks.
+//! - anything older, or `g - 1` after the window (or with a window of 0): reuse; the whole session
+//!   is revoked, the newest token included.
+//!
+//! Reuse is decided before any membership check, so a stolen old token cannot dodge detection by
+//! asking for an account it has no access to. Checks that can fail without meaning theft run
+//! before the spend, so a 403 never costs the caller their session.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::scopes::{is_valid_scope_name, join_scopes, split_scopes};
+use crate::app::Tokend;
+use crate::crypto::jwt::AccessGrant;
+use crate::error::{Error, Result};
+use crate::storage::{SessionLiveness, SessionRecord};
+
+/// Default `client_id` claim when the device named none.
+pub const DEFAULT_CLIENT_ID: &str = "tokend";
+
+/// `POST /v1/auth/token` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The refresh token to spend.
+    pub refresh_token: String,
+    /// Account the access token is for.
+    pub account_uuid: Uuid,
+    /// Optional space-separated subset of the role's scopes.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// `POST /v1/auth/token` success body.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// RFC 9068 JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds.
+    pub expires_in: i64,
+    /// The successor refresh token; the presented one is spent.
+    pub refresh_token: String,
+    /// Echo of the account.
+    pub account_uuid: Uuid,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+}
+
+enum Presented {
+    Live,
+    RecentlySpent,
+    Reused,
+}
+
+impl Tokend {
+    /// The liveness cut-offs of sessions at `now`.
+    pub fn session_liveness(&self, now: i64) -> SessionLiveness {
+        SessionLiveness {
+            idle_cutoff: now - secs(self.settings.session_idle_ttl),
+            absolute_cutoff: now - secs(self.settings.session_absolute_ttl),
+        }
+    }
+
+    /// Whether a session is neither revoked nor expired at `now`.
+    pub fn session_is_live(&self, s: &SessionRecord, now: i64) -> bool {
+        let l = self.session_liveness(now);
+        s.revoked_at.is_none()
+            && s.last_used_at >= l.idle_cutoff
+            && s.created_at >= l.absolute_cutoff
+    }
+
+    fn classify(&self, session: &SessionRecord, generation: i64, now: i64) -> Result<Presented> {
+        let grace = secs(self.settings.refresh_grace);
+        if generation == session.generation {
+            Ok(Presented::Live)
+        } else if generation == session.generation - 1
+            && grace > 0
+            && now - session.rotated_at <= grace
+        {
+            Ok(Presented::RecentlySpent)
+        } else if generation < session.generation {
+            Ok(Presented::Reused)
+        } else {
+            Err(Error::InvalidRefreshToken)
+        }
+    }
+
+    /// Spends a refresh token and issues an access token for one account.
+    pub async fn refresh(&self, req: TokenRequest, ip: IpAddr) -> Result<TokenResponse> {
+        let claim = self
+            .refresh_tokens
+            .open(&req.refresh_token)
+            .ok_or(Error::InvalidRefreshToken)?;
+        let now = self.clock.now();
+        let mut session = self.live_session(claim.session, now).await?;
+        let mut attempt = self.classify(&session, claim.generation, now)?;
+        if let Presented::Reused = attempt {
+            return Err(self.revoke_for_reuse(&session, now).await);
+        }
+        let user = self
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or(Error::InvalidRefreshToken)?;
+        if user.disabled {
+            return Err(Error::InvalidRefreshToken);
+        }
+        let role = self
+            .store
+            .membership_role(user.id, req.account_uuid)
+            .await?
+            .ok_or(Error::AccountAccessDenied)?;
+        let scope = self.grant_scopes(&role, req.scope.as_deref())?;
+
+        if let Presented::Live = attempt {
+            let liveness = self.session_liveness(now);
+            if self
+                .store
+                .advance_session(session.id, claim.generation, now, &ip.to_string(), liveness)
+                .await?
+            {
+                session.generation += 1;
+            } else {
+                // Another request spent it first (or it was revoked meanwhile): decide again.
+                session = self.live_session(claim.session, now).await?;
+                attempt = self.classify(&session, claim.generation, now)?;
+                match attempt {
+                    Presented::RecentlySpent => {}
+                    _ => return Err(self.revoke_for_reuse(&session, now).await),
+                }
+            }
+        }
+        let successor = self.refresh_tokens.derive(session.id, session.generation);
+        let client_id = session.client_id.as_deref().unwrap_or(DEFAULT_CLIENT_ID);
+        let grant = AccessGrant {
+            user: user.id,
+            session: session.id,
+            account: req.account_uuid,
+            client_id,
+            scope: &scope,
+        };
+        let (access_token, _) = self
+            .access_tokens
+            .issue(&grant, now)
+            .map_err(Error::internal)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.access_tokens.ttl_secs(),
+            refresh_token: successor.expose().to_string(),
+            account_uuid: req.account_uuid,
+            scope,
+        })
+    }
+
+    async fn live_session(&self, id: Uuid, now: i64) -> Result<SessionRecord> {
+        let session = self
+            .store
+            .session_by_id(id)
+            .await?
+            .ok_or(Error::InvalidRefreshToken)?;
+        if self.session_is_live(&session, now) {
+            Ok(session)
+        } else {
+            Err(Error::InvalidRefreshToken)
+        }
+    }
+
+    async fn revoke_for_reuse(&self, session: &SessionRecord, now: i64) -> Error {
+        match self
+            .store
+            .revoke_session(session.id, "refresh_token_reused", now)
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reused; session revoked");
+                Error::RefreshTokenReused
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The scopes granted for `role`, narrowed to `requested` when given.
+    pub fn grant_scopes(&self, role: &str, requested: Option<&str>) -> Result<String> {
+        let held: BTreeSet<String> = self.vocabulary.role(role).cloned().unwrap_or_default();
+        let Some(requested) = requested.filter(|r| !r.trim().is_empty()) else {
+            return Ok(join_scopes(&held));
+        };
+        let wanted = split_scopes(requested);
+        for scope in &wanted {
+            if !is_valid_scope_name(scope)
+                || !self.vocabulary.contains(scope)
+                || !held.contains(scope)
+            {
+                return Err(Error::InvalidScope {
+                    scope: scope.clone(),
+                });
+            }
+        }
+        Ok(join_scopes(&wanted))
+    }
+
+    /// `POST /v1/auth/sign_out` and RFC 7009 revocation: revokes the token's session. Anything
+    /// unknown is accepted silently, as both specs require.
+    pub async fn revoke_refresh_token(&self, token: &str) -> Result<()> {
+        if let Some(claim) = self.refresh_tokens.open(token) {
+            if self
+                .store
+                .revoke_session(claim.session, "sign_out", self.clock.now())
+                .await?
+            {
+                tracing::info!(session = %claim.session, "signed out");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A settings duration as signed seconds.
+pub(crate) fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
+}

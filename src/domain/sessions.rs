@@ -1,0 +1,149 @@
+//! Contract section 3, `GET/DELETE /v1/auth/sessions` and section 7, `POST /v1/me/password`.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::password_policy::check_password;
+use super::principal::UserPrincipal;
+use crate::app::Tokend;
+use crate::clock::rfc3339;
+use crate::crypto::password::Password;
+use crate::error::{Error, Result};
+
+/// Device of a listed session.
+#[derive(Debug, Serialize)]
+pub struct DeviceView {
+    /// Name given at sign-in.
+    pub name: String,
+    /// Platform, if given.
+    pub platform: Option<String>,
+    /// App version, if given.
+    pub app_version: Option<String>,
+}
+
+/// One live session.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    /// Session id.
+    pub id: Uuid,
+    /// Device.
+    pub device: DeviceView,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub last_used_at: String,
+    /// Last client IP.
+    pub last_ip: Option<String>,
+    /// Whether this is the session of the calling token.
+    pub current: bool,
+}
+
+/// `GET /v1/auth/sessions` body.
+#[derive(Debug, Serialize)]
+pub struct SessionList {
+    /// Newest first.
+    pub sessions: Vec<SessionView>,
+}
+
+/// `POST /v1/me/password` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// Proof the caller knows the password.
+    pub current_password: Password,
+    /// The replacement, checked against the password policy.
+    pub new_password: Password,
+}
+
+/// Maps the password policy to the contract's 400 with `details.reason`.
+pub fn enforce_password_policy(field: &str, password: &Password) -> Result<()> {
+    check_password(password.expose()).map_err(|e| Error::InvalidRequest {
+        message: e.to_string(),
+        field: Some(field.to_string()),
+        reason: Some(e.reason()),
+    })
+}
+
+impl Tokend {
+    /// The caller's live sessions.
+    pub async fn list_sessions(&self, caller: &UserPrincipal) -> Result<SessionList> {
+        let now = self.clock.now();
+        let rows = self
+            .store
+            .live_sessions_of(caller.user, self.session_liveness(now))
+            .await?;
+        Ok(SessionList {
+            sessions: rows
+                .into_iter()
+                .map(|s| SessionView {
+                    current: s.id == caller.session,
+                    id: s.id,
+                    device: DeviceView {
+                        name: s.device_name,
+                        platform: s.device_platform,
+                        app_version: s.device_app_version,
+                    },
+                    created_at: rfc3339(s.created_at),
+                    last_used_at: rfc3339(s.last_used_at),
+                    last_ip: s.last_ip,
+                })
+                .collect(),
+        })
+    }
+
+    /// Revokes one of the caller's own sessions; another user's is "not found".
+    pub async fn revoke_own_session(&self, caller: &UserPrincipal, id: Uuid) -> Result<()> {
+        if self
+            .store
+            .revoke_user_session(caller.user, id, "revoked_by_user", self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Changes the caller's password and revokes every other session of theirs.
+    pub async fn change_password(
+        &self,
+        caller: &UserPrincipal,
+        req: ChangePasswordRequest,
+    ) -> Result<()> {
+        // Guessing the current password with a stolen access token is throttled like sign-in.
+        self.sign_in_limiter
+            .check_login(&caller.login)
+            .map_err(|r| Error::RateLimited {
+                retry_after_secs: r.retry_after_secs,
+            })?;
+        let user = self
+            .store
+            .user_by_id(caller.user)
+            .await?
+            .ok_or(Error::Unauthorized {
+                token_presented: true,
+            })?;
+        if req.current_password.expose().len() > crate::crypto::password::MAX_PASSWORD_BYTES {
+            return Err(Error::InvalidCredentials);
+        }
+        let verified = self
+            .hasher
+            .verify(&req.current_password, Some(&user.password_hash))
+            .await
+            .map_err(Error::internal)?;
+        if !verified.matches {
+            return Err(Error::InvalidCredentials);
+        }
+        enforce_password_policy("new_password", &req.new_password)?;
+        let hash = self
+            .hasher
+            .hash(&req.new_password)
+            .await
+            .map_err(Error::internal)?;
+        self.store
+            .change_password(user.id, &hash, Some(caller.session), self.clock.now())
+            .await?;
+        tracing::info!(user = %user.id, "password changed; other sessions revoked");
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! Contract section 3, `POST /v1/auth/sign_in`: rate limits first, then one password hash whether
+//! or not the login exists, then either a session or (issue #3) an MFA challenge.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::login::normalize_login;
+use crate::app::Tokend;
+use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
+use crate::error::{Error, Result};
+use crate::storage::{SessionRecord, UserRecord};
+
+/// The device a session belongs to, as the app describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// Shown in the sessions list (1-100 characters).
+    pub name: String,
+    /// e.g. `ios`.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// e.g. `4.2.0`.
+    #[serde(default)]
+    pub app_version: Option<String>,
+    /// OAuth client id of the app; the `client_id` claim (default `tokend`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+impl Device {
+    /// Enforces the contract's length rules, naming the field at fault.
+    pub fn validate(&self) -> Result<()> {
+        let len = self.name.trim().chars().count();
+        if len == 0 || self.name.chars().count() > 100 {
+            return Err(Error::field(
+                "device.name",
+                "device.name must be 1 to 100 characters",
+            ));
+        }
+        for (field, value) in [
+            ("device.platform", &self.platform),
+            ("device.app_version", &self.app_version),
+            ("device.client_id", &self.client_id),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > 100) {
+                return Err(Error::field(
+                    field,
+                    format!("{field} must be at most 100 characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `POST /v1/auth/sign_in` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// Login as typed.
+    pub login: String,
+    /// Password as typed.
+    pub password: Password,
+    /// The device signing in.
+    pub device: Device,
+}
+
+/// `user` object of a sign-in response.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// User uuid.
+    pub uuid: Uuid,
+    /// Normalised login.
+    pub login: String,
+}
+
+/// One account the user can work on.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    /// Account uuid.
+    pub uuid: Uuid,
+    /// Account name.
+    pub name: String,
+    /// The user's role there.
+    pub role: String,
+    /// Scopes the role grants, sorted.
+    pub scopes: Vec<String>,
+}
+
+/// A finished sign-in (with or without MFA).
+#[derive(Debug, Serialize)]
+pub struct SignedIn {
+    /// The session's first refresh token.
+    pub refresh_token: String,
+    /// The new session.
+    pub session_id: Uuid,
+    /// Who signed in.
+    pub user: UserView,
+    /// Where they can work.
+    pub accounts: Vec<AccountView>,
+}
+
+/// The MFA step a user with TOTP must still take.
+#[derive(Debug, Serialize)]
+pub struct MfaChallenge {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Single-use, short-lived; finishes the sign-in at `POST /v1/auth/mfa`.
+    pub mfa_token: String,
+    /// `totp`, `recovery_code`.
+    pub mfa_methods: Vec<&'static str>,
+    /// Seconds the mfa_token lives.
+    pub expires_in: i64,
+}
+
+/// Either outcome of a correct password.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SignInOutcome {
+    /// No MFA: signed in.
+    Complete(SignedIn),
+    /// MFA needed first.
+    MfaRequired(MfaChallenge),
+}
+
+impl Tokend {
+    /// Checks limits and credentials, then signs in or asks for the second factor.
+    pub async fn sign_in(&self, req: SignInRequest, ip: IpAddr) -> Result<SignInOutcome> {
+        req.device.validate()?;
+        let login =
+            normalize_login(&req.login).map_err(|e| Error::field("login", e.to_string()))?;
+        self.sign_in_limiter
+            .check(ip, &login)
+            .map_err(|r| Error::RateLimited {
+                retry_after_secs: r.retry_after_secs,
+            })?;
+        if req.password.expose().len() > MAX_PASSWORD_BYTES {
+            // Never hashed, never truncated; says nothing about whether the login exists.
+            return Err(Error::InvalidCredentials);
+        }
+        let user = self.store.user_by_login(&login).await?;
+        let verified = self
+            .hasher
+            .verify(
+                &req.password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await
+            .map_err(Error::internal)?;
+        let Some(user) = user.filter(|_| verified.matches) else {
+            return Err(Error::InvalidCredentials);
+        };
+        if verified.needs_rehash {
+            self.rehash(&user, &req.password).await;
+        }
+        if user.disabled {
+            return Err(Error::UserDisabled);
+        }
+        if let Some(challenge) = self.mfa_challenge_for(&user, &req.device).await? {
+            return Ok(SignInOutcome::MfaRequired(challenge));
+        }
+        Ok(SignInOutcome::Complete(
+            self.start_session(&user, &req.device, ip).await?,
+        ))
+    }
+
+    async fn rehash(&self, user: &UserRecord, password: &Password) {
+        match self.hasher.hash(password).await {
+            Ok(hash) => {
+                if let Err(e) = self.store.set_password_hash(user.id, &hash).await {
+                    tracing::warn!(user = %user.id, error = %e, "could not store the upgraded password hash");
+                }
+            }
+            Err(e) => tracing::warn!(user = %user.id, error = %e, "password rehash failed"),
+        }
+    }
+
+    /// The seam for MFA: `None` while the user has no confirmed second factor.
+    async fn mfa_challenge_for(
+        &self,
+        _user: &UserRecord,
+        _device: &Device,
+    ) -> Result<Option<MfaChallenge>> {
+        Ok(None)
+    }
+
+    /// Creates a session at generation 0 and returns its first refresh token and the accounts.
+    pub async fn start_session(
+        &self,
+        user: &UserRecord,
+        device: &Device,
+        ip: IpAddr,
+    ) -> Result<SignedIn> {
+        let now = self.clock.now();
+        let session = SessionRecord {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            device_name: device.name.trim().to_string(),
+            device_platform: device.platform.clone(),
+            device_app_version: device.app_version.clone(),
+            client_id: device.client_id.clone(),
+            generation: 0,
+            rotated_at: now,
+            created_at: now,
+            last_used_at: now,
+            last_ip: Some(ip.to_string()),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        self.store.create_session(&session).await?;
+        tracing::info!(user = %user.id, session = %session.id, "signed in");
+        Ok(SignedIn {
+            refresh_token: self
+                .refresh_tokens
+                .derive(session.id, 0)
+                .expose()
+                .to_string(),
+            session_id: session.id,
+            user: UserView {
+                uuid: user.id,
+                login: user.login.clone(),
+            },
+            accounts: self.accounts_of(user.id).await?,
+        })
+    }
+
+    /// The user's accounts with role and scopes.
+    pub async fn accounts_of(&self, user: Uuid) -> Result<Vec<AccountView>> {
+        let memberships = self.store.memberships_of(user).await?;
+        Ok(memberships
+            .into_iter()
+            .map(|m| {
+                let scopes = self
+                    .vocabulary
+                    .role(&m.role)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                AccountView {
+                    uuid: m.account_id,
+                    name: m.account_name,
+                    role: m.role,
+                    scopes,
+                }
+            })
+            .collect())
+    }
+}

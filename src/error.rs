@@ -1,0 +1,162 @@
+//! The one error type of tokend's domain, named after the contract's error codes (section 2).
+//! It is mapped to the wire envelope exactly once, in `http::error`.
+
+use crate::storage::StorageError;
+
+/// Why a service token stopped working (contract: `details.reason` of `token_revoked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedReason {
+    /// The token was deleted.
+    Deleted,
+    /// The token was deactivated and may be reactivated.
+    Inactive,
+}
+
+impl RevokedReason {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+/// Every failure a request can end in. Messages never include secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: malformed body or a missing/ill-typed field.
+    #[error("{message}")]
+    InvalidRequest {
+        /// Human sentence.
+        message: String,
+        /// The offending field, when one is to blame.
+        field: Option<String>,
+        /// Machine-readable reason (e.g. the password policy's `too_short`).
+        reason: Option<&'static str>,
+    },
+    /// 400: scope unknown or beyond what the caller may hold.
+    #[error("scope {scope:?} is not allowed")]
+    InvalidScope {
+        /// The offending scope.
+        scope: String,
+    },
+    /// 401: missing, malformed or unknown bearer token or API key.
+    #[error("a valid access token or API key is required")]
+    Unauthorized {
+        /// Whether a token was presented (drives `WWW-Authenticate: error="invalid_token"`).
+        token_presented: bool,
+    },
+    /// 401: unknown login or wrong password, indistinguishable on purpose.
+    #[error("login or password is wrong")]
+    InvalidCredentials,
+    /// 401: mfa_token unknown, expired, used or out of attempts.
+    #[error("the MFA token is invalid or expired; sign in again")]
+    InvalidMfaToken,
+    /// 401: wrong TOTP or recovery code.
+    #[error("the code is wrong")]
+    InvalidMfaCode {
+        /// Wrong codes this mfa_token still tolerates.
+        attempts_left: u32,
+    },
+    /// 401: refresh token unknown, expired, or its session revoked.
+    #[error("the refresh token is invalid or expired")]
+    InvalidRefreshToken,
+    /// 401: a rotated refresh token came back; its session is now revoked.
+    #[error("the refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    /// 401: token past its expiry.
+    #[error("the token has expired")]
+    TokenExpired,
+    /// 401: service token deleted or deactivated.
+    #[error("the token has been revoked")]
+    TokenRevoked {
+        /// Deleted or inactive.
+        reason: RevokedReason,
+    },
+    /// 403: not a member of the account.
+    #[error("you are not a member of this account")]
+    AccountAccessDenied,
+    /// 403: token lacks a scope.
+    #[error("this request needs the scope {scope:?}")]
+    ScopeRequired {
+        /// The missing scope.
+        scope: String,
+    },
+    /// 403: service token used from outside its allowlist.
+    #[error("this token may not be used from this address")]
+    IpNotAllowed,
+    /// 403: a service token on a user-only endpoint.
+    #[error("this endpoint needs a signed-in user's access token")]
+    UserTokenRequired,
+    /// 403: the user is disabled.
+    #[error("this user is disabled")]
+    UserDisabled,
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: service-token cap reached.
+    #[error("the account already has {limit} service tokens")]
+    TokenLimitReached {
+        /// The cap.
+        limit: u32,
+    },
+    /// 413.
+    #[error("the request body is too large")]
+    RequestTooLarge {
+        /// The limit that was exceeded, in bytes.
+        limit: Option<u64>,
+    },
+    /// 415.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// 429.
+    #[error("too many attempts; retry later")]
+    RateLimited {
+        /// Whole seconds, at least 1.
+        retry_after_secs: u64,
+    },
+    /// 503: database down or overloaded.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    /// 500: the detail is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    /// A 400 blaming one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            field: Some(field.to_string()),
+            reason: None,
+        }
+    }
+
+    /// A 500 whose cause is logged but not sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => Self::NotFound,
+            StorageError::Conflict(what) => Self::InvalidRequest {
+                message: format!("{what} already exists"),
+                field: None,
+                reason: Some("conflict"),
+            },
+            StorageError::Unavailable(_) => Self::Unavailable,
+            StorageError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// Result alias for the domain.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,77 @@
+//! Handlers of the user sign-in flow (contract section 3). Each extracts, calls the domain and
+//! maps the result; nothing else.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use uuid::Uuid;
+
+use super::extract::{ClientIp, JsonBody, TokenParam, UserCaller};
+use crate::app::AppState;
+use crate::domain::refresh::{TokenRequest, TokenResponse};
+use crate::domain::sessions::SessionList;
+use crate::domain::sign_in::{SignInOutcome, SignInRequest};
+use crate::error::{Error, Result};
+
+/// `POST /v1/auth/sign_in`.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(req): JsonBody<SignInRequest>,
+) -> Result<Json<SignInOutcome>> {
+    state.sign_in(req, ip).await.map(Json)
+}
+
+/// `POST /v1/auth/token`.
+pub async fn token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(req): JsonBody<TokenRequest>,
+) -> Result<Json<TokenResponse>> {
+    state.refresh(req, ip).await.map(Json)
+}
+
+/// `POST /v1/auth/sign_out` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignOutRequest {
+    /// Any refresh token of the session to end.
+    pub refresh_token: String,
+}
+
+/// `POST /v1/auth/sign_out`: always 204.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<SignOutRequest>,
+) -> Result<StatusCode> {
+    state.revoke_refresh_token(&req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/revoke` (RFC 7009 section 2.2: 200 whether or not the token was known).
+pub async fn revoke(
+    State(state): State<AppState>,
+    TokenParam(token): TokenParam,
+) -> Result<StatusCode> {
+    state.revoke_refresh_token(&token).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /v1/auth/sessions`.
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+) -> Result<Json<SessionList>> {
+    state.list_sessions(&user).await.map(Json)
+}
+
+/// `DELETE /v1/auth/sessions/{id}`.
+pub async fn delete_session(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
+    state.revoke_own_session(&user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,225 @@
+//! Extractors that turn requests into domain inputs, with every rejection mapped to [`Error`] so
+//! malformed JSON, wrong content types and oversized bodies get the contract's envelope too.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::client_ip::resolve_client_ip;
+use crate::app::AppState;
+use crate::domain::principal::{Principal, UserPrincipal};
+use crate::error::Error;
+
+/// A JSON body deserialised with the offending field named on failure (`details.field`).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, Error> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::RequestTooLarge {
+                limit: Some(state.settings.max_body_bytes as u64),
+            }
+        } else {
+            Error::InvalidRequest {
+                message: "could not read the request body".into(),
+                field: None,
+                reason: None,
+            }
+        }
+    })
+}
+
+/// Parses JSON, naming the field that is missing or of the wrong type.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        if inner.is_syntax() || inner.is_eof() {
+            return Error::InvalidRequest {
+                message: "the body is not valid JSON".into(),
+                field: None,
+                reason: None,
+            };
+        }
+        // serde reports a missing field at its parent's path; name the field itself.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(|name| {
+                if path == "." {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                }
+            });
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(|name| {
+                if path == "." {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                }
+            });
+        let field = missing.clone().or(unknown.clone()).unwrap_or(path);
+        let message = if missing.is_some() {
+            format!("{field} is required")
+        } else if unknown.is_some() {
+            format!("{field} is not a known field")
+        } else {
+            format!(
+                "{field} is invalid: {}",
+                message.split(" at line").next().unwrap_or_default()
+            )
+        };
+        Error::InvalidRequest {
+            message,
+            field: (field != ".").then_some(field),
+            reason: None,
+        }
+    })
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// `{"token": …}` as JSON or `token=…` as a form (RFC 7009 / RFC 7662 bodies).
+#[derive(Debug)]
+pub struct TokenParam(pub String);
+
+#[derive(serde::Deserialize)]
+struct TokenFields {
+    token: String,
+}
+
+impl FromRequest<AppState> for TokenParam {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        let json = is_json(req.headers());
+        if !form && !json {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let bytes = body_bytes(req, state).await?;
+        let fields: TokenFields = if form {
+            serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| Error::field("token", "token is required"))?
+        } else {
+            parse_json(&bytes)?
+        };
+        Ok(TokenParam(fields.token))
+    }
+}
+
+/// The token a request presents: `Authorization: Bearer …` or `X-API-Key: …`.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = value.split_once(' ')?;
+        return (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .then(|| token.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The client's address per the trusted-proxy rule (contract section 8).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip())
+            .ok_or_else(|| Error::internal("peer address missing"))?;
+        Ok(ClientIp(resolve_client_ip(
+            peer,
+            &parts.headers,
+            &state.settings.trusted_proxies,
+        )))
+    }
+}
+
+/// Any authenticated caller.
+#[derive(Debug)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        state
+            .authenticate(presented_token(&parts.headers), ip)
+            .await
+            .map(Caller)
+    }
+}
+
+/// A signed-in user (a service token gets `user_token_required`).
+#[derive(Debug)]
+pub struct UserCaller(pub UserPrincipal);
+
+impl FromRequestParts<AppState> for UserCaller {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        principal.into_user().map(UserCaller)
+    }
+}

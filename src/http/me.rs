@@ -1,0 +1,26 @@
+//! Handlers for the caller's own token and account (contract sections 6 and 7).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::extract::{Caller, JsonBody, UserCaller};
+use crate::app::AppState;
+use crate::domain::principal::MeResponse;
+use crate::domain::sessions::ChangePasswordRequest;
+use crate::error::Result;
+
+/// `GET /v1/me`.
+pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Json<MeResponse> {
+    Json(state.describe(&principal))
+}
+
+/// `POST /v1/me/password`.
+pub async fn change_password(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    state.change_password(&user, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,169 @@
+//! Persistence behind one trait, [`Store`], with a SQLite and a PostgreSQL implementation chosen
+//! once by URL scheme. Both run the same SQL (see [`sql`]); each owns its connection set-up, its
+//! migrations and how it opens a write transaction. Every operation that must be atomic (spend a
+//! refresh token, burn a TOTP step, use a recovery code) is one method, so each backend owns its
+//! transaction and the domain never sees `sqlx::Error`.
+
+pub mod postgres;
+mod records;
+mod sql;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::clock::UnixTime;
+pub use records::*;
+
+/// Storage failures, typed at the boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint was hit; names what already exists.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The database cannot be reached or is overloaded.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; logged, never shown.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict("record"),
+            sqlx::Error::Database(db)
+                if db.code().as_deref() == Some("5") || db.code().as_deref() == Some("6") =>
+            {
+                // SQLITE_BUSY / SQLITE_LOCKED after busy_timeout: overloaded, retryable.
+                Self::Unavailable(e.to_string())
+            }
+            _ => Self::Other(e.to_string()),
+        }
+    }
+}
+
+/// Result alias for storage.
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Cut-offs that decide whether a session is still alive, computed once by the domain.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLiveness {
+    /// Sessions last used before this are idle-expired.
+    pub idle_cutoff: UnixTime,
+    /// Sessions created before this are past their absolute lifetime.
+    pub absolute_cutoff: UnixTime,
+}
+
+/// Everything tokend persists.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StorageResult<()>;
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> StorageResult<()>;
+    /// Flushes and closes connections (graceful shutdown).
+    async fn close(&self);
+
+    // --- users, accounts, memberships ---
+    /// Creates a user; `Conflict` when the normalised login exists.
+    async fn create_user(&self, user: &UserRecord) -> StorageResult<()>;
+    /// Looks a user up by normalised login.
+    async fn user_by_login(&self, login: &str) -> StorageResult<Option<UserRecord>>;
+    /// Looks a user up by id.
+    async fn user_by_id(&self, id: Uuid) -> StorageResult<Option<UserRecord>>;
+    /// Disables or enables a user; disabling revokes every live session in the same transaction.
+    async fn set_user_disabled(&self, id: Uuid, disabled: bool, now: UnixTime)
+        -> StorageResult<()>;
+    /// Replaces a password hash (rehash on sign-in with new parameters).
+    async fn set_password_hash(&self, id: Uuid, hash: &str) -> StorageResult<()>;
+    /// Changes the password and revokes every other live session of the user, atomically.
+    async fn change_password(
+        &self,
+        id: Uuid,
+        hash: &str,
+        keep_session: Option<Uuid>,
+        now: UnixTime,
+    ) -> StorageResult<()>;
+    /// Creates an account.
+    async fn create_account(&self, account: &AccountRecord) -> StorageResult<()>;
+    /// Looks an account up.
+    async fn account_by_id(&self, id: Uuid) -> StorageResult<Option<AccountRecord>>;
+    /// Adds a membership or changes its role.
+    async fn upsert_membership(
+        &self,
+        user: Uuid,
+        account: Uuid,
+        role: &str,
+        now: UnixTime,
+    ) -> StorageResult<()>;
+    /// Ends a membership; false when there was none.
+    async fn remove_membership(&self, user: Uuid, account: Uuid) -> StorageResult<bool>;
+    /// The user's role in one account, if a member.
+    async fn membership_role(&self, user: Uuid, account: Uuid) -> StorageResult<Option<String>>;
+    /// Every account of the user with its role, by account name.
+    async fn memberships_of(&self, user: Uuid) -> StorageResult<Vec<MembershipRecord>>;
+
+    // --- sessions and refresh-token state ---
+    /// Starts a session at generation 0.
+    async fn create_session(&self, session: &SessionRecord) -> StorageResult<()>;
+    /// Reads a session, live or not.
+    async fn session_by_id(&self, id: Uuid) -> StorageResult<Option<SessionRecord>>;
+    /// The compare-and-swap at the heart of rotation: moves a live session from `generation` to
+    /// `generation + 1` in one conditional `UPDATE`; false when another request got there first,
+    /// the session is revoked or expired, or the generation is not the live one.
+    async fn advance_session(
+        &self,
+        id: Uuid,
+        generation: i64,
+        now: UnixTime,
+        ip: &str,
+        liveness: SessionLiveness,
+    ) -> StorageResult<bool>;
+    /// Revokes one session; false when it was already revoked or does not exist.
+    async fn revoke_session(&self, id: Uuid, reason: &str, now: UnixTime) -> StorageResult<bool>;
+    /// Revokes one of `user`'s sessions; false when it is not theirs or not live.
+    async fn revoke_user_session(
+        &self,
+        user: Uuid,
+        id: Uuid,
+        reason: &str,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    /// The user's live sessions, newest first.
+    async fn live_sessions_of(
+        &self,
+        user: Uuid,
+        liveness: SessionLiveness,
+    ) -> StorageResult<Vec<SessionRecord>>;
+}
+
+/// The store in use, shared by every request.
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store named by `url` (`sqlite://…` or `postgres://…`).
+pub async fn connect(url: &str, max_connections: u32) -> StorageResult<DynStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            sqlite::SqliteStore::connect(url, max_connections).await?,
+        ))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(
+            postgres::PgStore::connect(url, max_connections).await?,
+        ))
+    } else {
+        Err(StorageError::Other(
+            "TOKEND_DATABASE_URL must start with sqlite:// or postgres://".into(),
+        ))
+    }
+}

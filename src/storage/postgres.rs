@@ -1,0 +1,39 @@
+//! PostgreSQL, for several stateless tokend nodes sharing one database. Conditional `UPDATE`s
+//! take row locks, so the compare-and-swap operations are atomic under READ COMMITTED.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::sql::{impl_store, HasDb, SESSION_COLUMNS};
+use super::{
+    AccountRecord, MembershipRecord, SessionLiveness, SessionRecord, StorageError, StorageResult,
+    UserRecord,
+};
+use crate::clock::UnixTime;
+
+/// PostgreSQL-backed [`super::Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl HasDb for PgStore {
+    type Db = sqlx::Postgres;
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL.
+    pub async fn connect(url: &str, max_connections: u32) -> StorageResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+impl_store!(PgStore, "./migrations/postgres", "BEGIN");

@@ -1,0 +1,355 @@
+//! The user flow: sign-in, token, sessions, password change, disable, memberships.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(
+    sign_in_then_token_then_me,
+    wrong_password_and_unknown_login_look_the_same,
+    disabled_user_gets_403_only_after_correct_password_and_loses_sessions,
+    non_member_and_removed_membership_get_403,
+    scope_subset_and_escalation,
+    sign_out_and_remote_session_revoke,
+    password_change_revokes_other_sessions,
+    login_is_normalised,
+);
+
+async fn sign_in_then_token_then_me(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let r = app.sign_in("ana@example.com", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["refresh_token"].as_str().unwrap().starts_with("rt_"));
+    assert_eq!(body["user"]["login"], "ana@example.com");
+    assert_eq!(body["user"]["uuid"], ana.user.to_string());
+    assert_eq!(body["accounts"][0]["uuid"], ana.account.to_string());
+    assert_eq!(body["accounts"][0]["role"], "owner");
+    assert!(body["accounts"][0]["scopes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("tokens:manage")));
+    assert!(body.get("mfa_required").is_none());
+
+    let r = app
+        .refresh(body["refresh_token"].as_str().unwrap(), ana.account)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 900);
+    assert_eq!(t["account_uuid"], ana.account.to_string());
+    assert_ne!(t["refresh_token"], body["refresh_token"]);
+    let access = t["access_token"].as_str().unwrap();
+
+    let me: Value = app.get_bearer("/v1/me", access).await.json().await.unwrap();
+    assert_eq!(me["kind"], "user");
+    assert_eq!(me["account_uuid"], ana.account.to_string());
+    assert_eq!(me["user"]["login"], "ana@example.com");
+    assert_eq!(me["session_id"], body["session_id"]);
+    assert!(me["scopes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("photos:read")));
+
+    // X-API-Key works as well as Bearer.
+    let r = app
+        .client
+        .get(app.url("/v1/me"))
+        .header("X-API-Key", access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn wrong_password_and_unknown_login_look_the_same(b: Backend) {
+    let app = spawn_app(b).await;
+    app.seed_user("ana@example.com", "owner").await;
+    let wrong = app.sign_in("ana@example.com", "not-the-password").await;
+    let unknown = app.sign_in("nobody@example.com", "not-the-password").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let a: Value = wrong.json().await.unwrap();
+    let b: Value = unknown.json().await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["error"]["code"], "invalid_credentials");
+}
+
+async fn disabled_user_gets_403_only_after_correct_password_and_loses_sessions(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let (access, refresh) = app.access_token(&ana).await;
+    app.state
+        .set_user_disabled("ana@example.com", true)
+        .await
+        .unwrap();
+
+    assert_error(
+        app.sign_in("ana@example.com", "wrong-password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_error(
+        app.sign_in("ana@example.com", PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "user_disabled",
+    )
+    .await;
+    assert_error(
+        app.refresh(&refresh, ana.account).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_error(
+        app.get_bearer("/v1/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    // Enabling again does not resurrect the old sessions, but allows signing in.
+    app.state
+        .set_user_disabled("ana@example.com", false)
+        .await
+        .unwrap();
+    assert_error(
+        app.refresh(&refresh, ana.account).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    app.signed_in(&ana).await;
+}
+
+async fn non_member_and_removed_membership_get_403(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let bob = app.seed_user("bob@example.com", "viewer").await;
+    let body = app.signed_in(&ana).await;
+    let rt = body["refresh_token"].as_str().unwrap();
+    assert_error(
+        app.refresh(rt, bob.account).await,
+        StatusCode::FORBIDDEN,
+        "account_access_denied",
+    )
+    .await;
+    // The 403 did not spend the token.
+    let r = app.refresh(rt, ana.account).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let next: Value = r.json().await.unwrap();
+
+    app.state
+        .remove_member("ana@example.com", ana.account)
+        .await
+        .unwrap();
+    assert_error(
+        app.refresh(next["refresh_token"].as_str().unwrap(), ana.account)
+            .await,
+        StatusCode::FORBIDDEN,
+        "account_access_denied",
+    )
+    .await;
+}
+
+async fn scope_subset_and_escalation(b: Backend) {
+    let app = spawn_app(b).await;
+    let vic = app.seed_user("vic@example.com", "viewer").await;
+    let body = app.signed_in(&vic).await;
+    let rt = body["refresh_token"].as_str().unwrap();
+    let r = app
+        .post(
+            "/v1/auth/token",
+            json!({"refresh_token": rt, "account_uuid": vic.account, "scope": "photos:write"}),
+        )
+        .await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_scope").await;
+    assert_eq!(e["error"]["details"]["scope"], "photos:write");
+    let r = app
+        .post(
+            "/v1/auth/token",
+            json!({"refresh_token": rt, "account_uuid": vic.account, "scope": "made:up"}),
+        )
+        .await;
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_scope").await;
+    // Neither failure spent the token; a subset works.
+    let r = app
+        .post("/v1/auth/token", json!({"refresh_token": rt, "account_uuid": vic.account, "scope": "tags:read photos:read"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["scope"], "photos:read tags:read");
+    let me: Value = app
+        .get_bearer("/v1/me", t["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["scopes"], json!(["photos:read", "tags:read"]));
+}
+
+async fn sign_out_and_remote_session_revoke(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let first = app.signed_in(&ana).await;
+    let r = app
+        .post(
+            "/v1/auth/sign_out",
+            json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.refresh(first["refresh_token"].as_str().unwrap(), ana.account)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    // Unknown and already revoked tokens also give 204.
+    let r = app
+        .post("/v1/auth/sign_out", json!({"refresh_token": "rt_nonsense"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .post(
+            "/v1/auth/sign_out",
+            json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // Two devices; the phone lists both and revokes the laptop.
+    let (phone_access, _) = app.access_token(&ana).await;
+    let laptop = app.signed_in(&ana).await;
+    let list: Value = app
+        .get_bearer("/v1/auth/sessions", &phone_access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    assert_eq!(sessions[0]["device"]["name"], "Test phone");
+    let laptop_id = laptop["session_id"].as_str().unwrap();
+    let r = app
+        .client
+        .delete(app.url(&format!("/v1/auth/sessions/{laptop_id}")))
+        .bearer_auth(&phone_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.refresh(laptop["refresh_token"].as_str().unwrap(), ana.account)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+
+    // Another user's session is "not found", and stays alive.
+    let bob = app.seed_user("bob@example.com", "owner").await;
+    let bobs = app.signed_in(&bob).await;
+    let r = app
+        .client
+        .delete(app.url(&format!(
+            "/v1/auth/sessions/{}",
+            bobs["session_id"].as_str().unwrap()
+        )))
+        .bearer_auth(&phone_access)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(
+        app.refresh(bobs["refresh_token"].as_str().unwrap(), bob.account)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn password_change_revokes_other_sessions(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let (access, current_refresh) = app.access_token(&ana).await;
+    let other = app.signed_in(&ana).await;
+
+    let r = app
+        .post_bearer(
+            "/v1/me/password",
+            &access,
+            json!({"current_password": "wrong-one!", "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let r = app
+        .post_bearer(
+            "/v1/me/password",
+            &access,
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
+        .await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(e["error"]["details"]["reason"], "too_short");
+    let r = app
+        .post_bearer(
+            "/v1/me/password",
+            &access,
+            json!({"current_password": PASSWORD, "new_password": "password123"}),
+        )
+        .await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(e["error"]["details"]["reason"], "too_common");
+    // Nothing changed so far: the old password still works.
+    app.signed_in(&ana).await;
+
+    let r = app
+        .post_bearer(
+            "/v1/me/password",
+            &access,
+            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.refresh(other["refresh_token"].as_str().unwrap(), ana.account)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_eq!(
+        app.refresh(&current_refresh, ana.account).await.status(),
+        StatusCode::OK
+    );
+    assert_error(
+        app.sign_in("ana@example.com", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(
+        app.sign_in("ana@example.com", "a brand new passphrase")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn login_is_normalised(b: Backend) {
+    let app = spawn_app(b).await;
+    app.seed_user("Ana@Example.com", "owner").await;
+    let r = app.sign_in("  ANA@example.COM ", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["login"], "ana@example.com");
+}

@@ -1,0 +1,269 @@
+//! Test harness: `spawn_app(backend)` runs the real server on a free port with its own fresh
+//! database (a temporary SQLite file, or a new PostgreSQL schema), its own keys directory and a
+//! manual clock, and speaks HTTP to it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokend::app::{AppState, Tokend};
+use tokend::clock::ManualClock;
+use tokend::config::Settings;
+use tokend::crypto::password::Password;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Which storage backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their schemas in.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TOKEND_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A database URL no other test shares.
+pub async fn fresh_database_url(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("tokend.db").display()),
+        Backend::Postgres => {
+            let admin = postgres_admin_url();
+            let schema = format!("t_{}", Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("PostgreSQL must be reachable for the PostgreSQL tests (see README)");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let sep = if admin.contains('?') { '&' } else { '?' };
+            format!("{admin}{sep}options=-c%20search_path%3D{schema}")
+        }
+    }
+}
+
+/// The settings every test server starts from: cheap argon2, temporary keys, its own database.
+pub fn base_settings(db_url: &str, dir: &std::path::Path) -> HashMap<String, String> {
+    [
+        ("TOKEND_CONFIG", dir.join("none.toml").display().to_string()),
+        ("TOKEND_DATABASE_URL", db_url.to_string()),
+        ("TOKEND_KEYS_DIR", dir.join("keys").display().to_string()),
+        ("TOKEND_ISSUER", "http://tokend.test".to_string()),
+        ("TOKEND_ARGON2_M_COST", "256".to_string()),
+        ("TOKEND_ARGON2_T_COST", "1".to_string()),
+        ("TOKEND_DB_MAX_CONNECTIONS", "8".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// A running server.
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts a server with extra settings, e.g. `&[("TOKEND_REFRESH_GRACE_SECONDS", "0")]`.
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = fresh_database_url(backend, dir.path()).await;
+    let mut env = base_settings(&db_url, dir.path());
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let settings = Settings::from_map(&env).unwrap();
+    let clock = ManualClock::starting_now();
+    let state = Tokend::build(settings, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(tokend::http::serve(state.clone(), listener, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        addr,
+        client: reqwest::Client::builder().build().unwrap(),
+        clock,
+        state,
+        backend,
+        dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// A user with a password, a member of one account.
+pub struct Seeded {
+    pub login: String,
+    pub password: String,
+    pub user: Uuid,
+    pub account: Uuid,
+}
+
+pub const PASSWORD: &str = "purple-monkey-dishwasher-42";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_bearer(&self, path: &str, token: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates `login` with [`PASSWORD`] as `role` of a new account.
+    pub async fn seed_user(&self, login: &str, role: &str) -> Seeded {
+        let user = self
+            .state
+            .add_user(login, &Password::new(PASSWORD))
+            .await
+            .unwrap();
+        let account = self
+            .state
+            .add_account(&format!("Account of {login}"))
+            .await
+            .unwrap();
+        self.state.add_member(login, account, role).await.unwrap();
+        Seeded {
+            login: login.to_string(),
+            password: PASSWORD.to_string(),
+            user,
+            account,
+        }
+    }
+
+    pub async fn sign_in(&self, login: &str, password: &str) -> Response {
+        self.post(
+            "/v1/auth/sign_in",
+            json!({"login": login, "password": password, "device": {"name": "Test phone", "platform": "ios"}}),
+        )
+        .await
+    }
+
+    /// Signs in and returns the body, asserting success.
+    pub async fn signed_in(&self, seeded: &Seeded) -> Value {
+        let r = self.sign_in(&seeded.login, &seeded.password).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str, account: Uuid) -> Response {
+        self.post(
+            "/v1/auth/token",
+            json!({"refresh_token": refresh_token, "account_uuid": account}),
+        )
+        .await
+    }
+
+    /// Signs in and exchanges for an access token; returns (access, refresh).
+    pub async fn access_token(&self, seeded: &Seeded) -> (String, String) {
+        let body = self.signed_in(seeded).await;
+        let r = self
+            .refresh(body["refresh_token"].as_str().unwrap(), seeded.account)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let t: Value = r.json().await.unwrap();
+        (
+            t["access_token"].as_str().unwrap().to_string(),
+            t["refresh_token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Asserts the contract's error envelope and code; returns the body.
+pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status, "unexpected status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(
+        ct.as_deref(),
+        Some("application/json"),
+        "error bodies are JSON"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "body: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "body: {body}"
+    );
+    body
+}
+
+/// Runs an async test body once per backend, as `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,11 @@
+//! Black-box tests over real HTTP, one binary to save link time. Every storage-touching test runs
+//! on SQLite and on PostgreSQL (see `both_backends!`).
+
+mod helpers;
+
+mod errors;
+mod flow;
+mod jwt;
+mod rate_limits;
+mod refresh;
+mod restart;
