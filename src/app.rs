@@ -11,7 +11,9 @@ use crate::crypto::jwt::AccessTokens;
 use crate::crypto::keys::{KeyRing, Secret32};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::RefreshTokenCodec;
+use crate::domain::mfa::MfaState;
 use crate::domain::scopes::Vocabulary;
+use crate::domain::service_tokens::ServiceTokenState;
 use crate::limits::SignInLimiter;
 use crate::metrics::Metrics;
 use crate::storage::{self, DynStore};
@@ -42,6 +44,10 @@ pub struct Tokend {
     pub sign_in_limiter: SignInLimiter,
     /// Prometheus counters.
     pub metrics: Metrics,
+    /// State of the second factor (keys, limiters).
+    pub mfa: MfaState,
+    /// State of service tokens (usage coalescing).
+    pub service_tokens: ServiceTokenState,
 }
 
 /// The shared state handed to handlers.
@@ -71,6 +77,7 @@ impl Tokend {
             settings.sign_in_per_ip_per_minute,
             settings.sign_in_per_login_per_minute,
         );
+        let settings_for_state = settings.clone();
         Ok(Arc::new(Self {
             settings,
             store,
@@ -81,11 +88,21 @@ impl Tokend {
             vocabulary,
             sign_in_limiter,
             metrics: Metrics::default(),
+            mfa: MfaState::new(&settings_for_state)?,
+            service_tokens: ServiceTokenState::new(&settings_for_state)?,
         }))
     }
 
     /// Called once the server stopped accepting requests: closes the database cleanly.
     pub async fn shutdown(&self) {
+        self.flush_service_token_usage().await;
         self.store.close().await;
+    }
+
+    /// Runs every minute while serving (bounded memory, coalesced writes).
+    pub async fn upkeep(&self) {
+        self.sign_in_limiter.retain_recent();
+        self.mfa_upkeep();
+        self.flush_service_token_usage().await;
     }
 }

@@ -3,10 +3,13 @@
 
 pub mod accounts;
 pub mod allowlist;
+pub mod introspection;
 pub mod login;
+pub mod mfa;
 pub mod password_policy;
 pub mod principal;
 pub mod refresh;
 pub mod scopes;
+pub mod service_tokens;
 pub mod sessions;
 pub mod sign_in;

@@ -177,15 +177,6 @@ impl Tokend {
         }
     }
 
-    /// The seam for MFA: `None` while the user has no confirmed second factor.
-    async fn mfa_challenge_for(
-        &self,
-        _user: &UserRecord,
-        _device: &Device,
-    ) -> Result<Option<MfaChallenge>> {
-        Ok(None)
-    }
-
     /// Creates a session at generation 0 and returns its first refresh token and the accounts.
     pub async fn start_session(
         &self,

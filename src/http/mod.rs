@@ -5,8 +5,11 @@ pub mod auth;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
+pub mod introspect;
 pub mod me;
+pub mod mfa;
 pub mod ops;
+pub mod service_tokens;
 pub mod wellknown;
 
 use std::future::Future;
@@ -39,7 +42,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
-    api.fallback(ops::not_found)
+    api.merge(mfa::routes())
+        .merge(service_tokens::routes())
+        .merge(introspect::routes())
+        .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
@@ -70,6 +76,6 @@ async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        state.sign_in_limiter.retain_recent();
+        state.upkeep().await;
     }
 }

@@ -4,8 +4,10 @@
 //! refresh token, burn a TOTP step, use a recovery code) is one method, so each backend owns its
 //! transaction and the domain never sees `sqlx::Error`.
 
+mod mfa;
 pub mod postgres;
 mod records;
+mod service_tokens;
 mod sql;
 pub mod sqlite;
 
@@ -15,7 +17,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::clock::UnixTime;
+pub use mfa::MfaStore;
 pub use records::*;
+pub use service_tokens::ServiceTokenStore;
 
 /// Storage failures, typed at the boundary.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +69,14 @@ pub struct SessionLiveness {
     pub absolute_cutoff: UnixTime,
 }
 
-/// Everything tokend persists.
+/// Everything tokend persists: one supertrait over one trait per aggregate.
+pub trait Store: CoreStore + MfaStore + ServiceTokenStore {}
+
+impl<T: CoreStore + MfaStore + ServiceTokenStore> Store for T {}
+
+/// Users, accounts, memberships and sessions, plus the database's own lifecycle.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StorageResult<()>;
     /// Cheap round trip for `/readyz`.

@@ -7,6 +7,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::mfa::impl_mfa_store;
+use super::service_tokens::impl_service_token_store;
 use super::sql::{impl_store, HasDb, SESSION_COLUMNS};
 use super::{
     AccountRecord, MembershipRecord, SessionLiveness, SessionRecord, StorageError, StorageResult,
@@ -37,3 +39,5 @@ impl PgStore {
 }
 
 impl_store!(PgStore, "./migrations/postgres", "BEGIN");
+impl_mfa_store!(PgStore);
+impl_service_token_store!(PgStore);

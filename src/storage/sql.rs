@@ -23,7 +23,7 @@ macro_rules! impl_store {
         }
 
         #[async_trait::async_trait]
-        impl $crate::storage::Store for $store {
+        impl $crate::storage::CoreStore for $store {
             async fn migrate(&self) -> $crate::storage::StorageResult<()> {
                 sqlx::migrate!($migrations)
                     .run(&self.pool)

@@ -12,6 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
+use super::mfa::impl_mfa_store;
+use super::service_tokens::impl_service_token_store;
 use super::sql::{impl_store, HasDb, SESSION_COLUMNS};
 use super::{
     AccountRecord, MembershipRecord, SessionLiveness, SessionRecord, StorageError, StorageResult,
@@ -49,3 +51,5 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, "./migrations/sqlite", "BEGIN IMMEDIATE");
+impl_mfa_store!(SqliteStore);
+impl_service_token_store!(SqliteStore);

@@ -6,6 +6,8 @@ mod helpers;
 mod errors;
 mod flow;
 mod jwt;
+mod mfa;
 mod rate_limits;
 mod refresh;
 mod restart;
+mod service_tokens;

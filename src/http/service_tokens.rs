@@ -1,0 +1,10 @@
+//! Routes of service_tokens.
+
+use axum::Router;
+
+use crate::app::AppState;
+
+/// The routes this module serves.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}

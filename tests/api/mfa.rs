@@ -1,0 +1,1 @@
+//! MFA tests (issue #3).

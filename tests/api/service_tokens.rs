@@ -1,0 +1,1 @@
+//! Service-token tests (issue #4).
