@@ -87,10 +87,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         } else if unknown.is_some() {
             format!("{field} is not a known field")
         } else {
-            format!(
-                "{field} is invalid: {}",
-                message.split(" at line").next().unwrap_or_default()
-            )
+            // serde quotes the offending value ("invalid type: string \"hunter2\", …"): keep only
+            // what was expected, so a password typed into the wrong field is never echoed.
+            match message
+                .split(" at line")
+                .next()
+                .unwrap_or_default()
+                .split_once(", expected ")
+            {
+                Some((_, expected)) => format!("{field} is invalid: expected {expected}"),
+                None => format!("{field} is invalid"),
+            }
         };
         Error::InvalidRequest {
             message,
