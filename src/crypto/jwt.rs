@@ -115,3 +115,38 @@ impl AccessTokens {
         self.ttl_secs
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::{generate_key, KeyAlg};
+
+    fn grant() -> AccessGrant<'static> {
+        AccessGrant {
+            user: Uuid::nil(),
+            session: Uuid::nil(),
+            account: Uuid::nil(),
+            client_id: "tokend",
+            scope: "photos:read",
+        }
+    }
+
+    #[test]
+    fn every_algorithm_signs_and_verifies_and_pins_its_alg() {
+        for alg in [KeyAlg::Ed25519, KeyAlg::Es256, KeyAlg::Rs256] {
+            let dir = tempfile::tempdir().unwrap();
+            generate_key(dir.path(), alg, 1_000).unwrap();
+            let tokens =
+                AccessTokens::new(KeyRing::load(dir.path()).unwrap(), "http://i", "a", 900)
+                    .unwrap();
+            let (jwt, claims) = tokens.issue(&grant(), 2_000).unwrap();
+            let header = jsonwebtoken::decode_header(&jwt).unwrap();
+            assert_eq!(header.alg, alg.jws());
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(tokens.verify(&jwt, 2_000).unwrap(), claims);
+            assert_eq!(tokens.verify(&jwt, 2_900), Err(VerifyError::Expired));
+            assert_eq!(tokens.verify(&jwt, 1_999), Err(VerifyError::NotYetValid));
+        }
+    }
+}
