@@ -65,6 +65,7 @@ async fn sign_in_then_token_then_me(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
 }
 
 async fn wrong_password_and_unknown_login_look_the_same(b: Backend) {

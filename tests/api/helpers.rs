@@ -3,7 +3,6 @@
 //! manual clock, and speaks HTTP to it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use reqwest::{Response, StatusCode};
@@ -68,11 +67,9 @@ pub fn base_settings(db_url: &str, dir: &std::path::Path) -> HashMap<String, Str
 /// A running server.
 pub struct TestApp {
     pub base: String,
-    pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub state: AppState,
-    pub backend: Backend,
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -103,11 +100,9 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     }));
     TestApp {
         base: format!("http://{addr}"),
-        addr,
         client: reqwest::Client::builder().build().unwrap(),
         clock,
         state,
-        backend,
         dir,
         shutdown: Some(tx),
         server: Some(server),

@@ -1,5 +1,6 @@
 //! Black-box tests over real HTTP, one binary to save link time. Every storage-touching test runs
 //! on SQLite and on PostgreSQL (see `both_backends!`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 

@@ -70,6 +70,9 @@ impl Binary {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("tokend did not become ready");
     }
 }
