@@ -101,6 +101,13 @@ impl Tokend {
 
     /// Runs every minute while serving (bounded memory, coalesced writes).
     pub async fn upkeep(&self) {
+        match self.access_tokens.reload(&self.settings.keys_dir) {
+            Ok(true) => tracing::info!("signing keys changed on disk; reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "keys directory unreadable; keeping the loaded keys")
+            }
+        }
         self.sign_in_limiter.retain_recent();
         self.mfa_upkeep();
         self.flush_service_token_usage().await;

@@ -1,6 +1,9 @@
 //! Access tokens: RFC 9068 JWTs signed with the key ring's current signer and verified through
 //! `tokend-verify`, the same code resource APIs run, so there is one definition of a valid token.
 
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{encode, Header};
 use tokend_verify::{AccessClaims, Verifier, VerifyError, ACCESS_TOKEN_TYP};
@@ -24,12 +27,19 @@ pub struct AccessGrant<'a> {
     pub scope: &'a str,
 }
 
-/// Issues and verifies access tokens.
-pub struct AccessTokens {
+/// One consistent generation of keys: the ring, its published JWKS and a verifier for it.
+struct Loaded {
     ring: KeyRing,
-    jwks: JwkSet,
-    jwks_json: String,
+    kids: Vec<String>,
+    jwks_json: Arc<str>,
     verifier: Verifier,
+}
+
+/// Issues and verifies access tokens. The key set can be swapped at run time ([`Self::reload`]),
+/// so a key added with `tokend keys generate` is published by every node within a minute, long
+/// before it starts signing.
+pub struct AccessTokens {
+    loaded: RwLock<Arc<Loaded>>,
     issuer: String,
     audience: String,
     ttl_secs: i64,
@@ -46,21 +56,52 @@ impl std::fmt::Debug for AccessTokens {
 impl AccessTokens {
     /// Binds a key ring to the issuer, audience and lifetime of the tokens it signs.
     pub fn new(ring: KeyRing, issuer: &str, audience: &str, ttl_secs: i64) -> anyhow::Result<Self> {
-        let jwks = ring.jwks();
-        let jwks_json = serde_json::to_string(&jwks)?;
-        let mut verifier = Verifier::new(issuer, audience);
-        verifier
-            .set_jwks(&jwks)
-            .map_err(|e| anyhow::anyhow!("own JWKS rejected: {e}"))?;
+        let loaded = Self::prepare(ring, issuer, audience)?;
         Ok(Self {
-            ring,
-            jwks,
-            jwks_json,
-            verifier,
+            loaded: RwLock::new(Arc::new(loaded)),
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             ttl_secs,
         })
+    }
+
+    fn prepare(ring: KeyRing, issuer: &str, audience: &str) -> anyhow::Result<Loaded> {
+        let jwks: JwkSet = ring.jwks();
+        let jwks_json = serde_json::to_string(&jwks)?.into();
+        let mut verifier = Verifier::new(issuer, audience);
+        verifier
+            .set_jwks(&jwks)
+            .map_err(|e| anyhow::anyhow!("own JWKS rejected: {e}"))?;
+        let kids = ring.keys().iter().map(|k| k.kid.clone()).collect();
+        Ok(Loaded {
+            ring,
+            kids,
+            jwks_json,
+            verifier,
+        })
+    }
+
+    fn current(&self) -> Arc<Loaded> {
+        match self.loaded.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys directory; swaps the key set when its kids changed. Returns whether it
+    /// did. A directory that fails to load keeps the current keys (and the error is returned).
+    pub fn reload(&self, dir: &Path) -> anyhow::Result<bool> {
+        let ring = KeyRing::load(dir)?;
+        let kids: Vec<String> = ring.keys().iter().map(|k| k.kid.clone()).collect();
+        if kids == self.current().kids {
+            return Ok(false);
+        }
+        let loaded = Arc::new(Self::prepare(ring, &self.issuer, &self.audience)?);
+        match self.loaded.write() {
+            Ok(mut guard) => *guard = loaded,
+            Err(poisoned) => *poisoned.into_inner() = loaded,
+        }
+        Ok(true)
     }
 
     /// Signs a fresh token valid from `now` for the configured lifetime.
@@ -69,7 +110,8 @@ impl AccessTokens {
         grant: &AccessGrant<'_>,
         now: UnixTime,
     ) -> anyhow::Result<(String, AccessClaims)> {
-        let key = self.ring.signer(now);
+        let loaded = self.current();
+        let key = loaded.ring.signer(now);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.user.to_string(),
@@ -92,22 +134,17 @@ impl AccessTokens {
 
     /// Verifies signature, `typ`, `iss`, `aud`, `exp` and `nbf` at `now`.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, VerifyError> {
-        self.verifier.verify_at(token, now)
+        self.current().verifier.verify_at(token, now)
     }
 
-    /// The published keys.
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    /// The published keys, serialised once per key set.
+    pub fn jwks_json(&self) -> Arc<str> {
+        self.current().jwks_json.clone()
     }
 
-    /// The published keys, serialised once.
-    pub fn jwks_json(&self) -> &str {
-        &self.jwks_json
-    }
-
-    /// The key ring (for `keys list` and readiness).
-    pub fn ring(&self) -> &KeyRing {
-        &self.ring
+    /// The kid that signs at `now` (readiness, `keys list`).
+    pub fn signing_kid(&self, now: UnixTime) -> String {
+        self.current().ring.signer(now).kid.clone()
     }
 
     /// Lifetime of issued tokens in seconds.
@@ -120,7 +157,7 @@ impl AccessTokens {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::crypto::keys::{generate_key, KeyAlg};
+    use crate::crypto::keys::{generate_key, KeyAlg, ACTIVATION_DELAY};
 
     fn grant() -> AccessGrant<'static> {
         AccessGrant {
@@ -148,5 +185,24 @@ mod tests {
             assert_eq!(tokens.verify(&jwt, 2_900), Err(VerifyError::Expired));
             assert_eq!(tokens.verify(&jwt, 1_999), Err(VerifyError::NotYetValid));
         }
+    }
+
+    #[test]
+    fn reload_publishes_new_keys_and_keeps_old_tokens_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        generate_key(dir.path(), KeyAlg::Ed25519, 1_000).unwrap();
+        let tokens =
+            AccessTokens::new(KeyRing::load(dir.path()).unwrap(), "http://i", "a", 900).unwrap();
+        let (old_jwt, _) = tokens.issue(&grant(), 2_000).unwrap();
+        assert!(!tokens.reload(dir.path()).unwrap(), "nothing changed");
+        let new_kid = generate_key(dir.path(), KeyAlg::Es256, 2_000).unwrap();
+        assert!(tokens.reload(dir.path()).unwrap());
+        assert!(tokens.jwks_json().contains(&new_kid), "published at once");
+        assert_ne!(tokens.signing_kid(2_000), new_kid, "but not signing yet");
+        assert_eq!(tokens.signing_kid(2_000 + ACTIVATION_DELAY), new_kid);
+        assert!(
+            tokens.verify(&old_jwt, 2_100).is_ok(),
+            "old key still verifies"
+        );
     }
 }

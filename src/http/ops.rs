@@ -21,8 +21,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
         tracing::warn!(error = %e, "readiness: database unreachable");
         Error::Unavailable
     })?;
-    let signer = state.access_tokens.ring().signer(state.clock.now());
-    Ok(Json(json!({"status": "ready", "signing_kid": signer.kid})))
+    let signing_kid = state.access_tokens.signing_kid(state.clock.now());
+    Ok(Json(json!({"status": "ready", "signing_kid": signing_kid})))
 }
 
 /// `GET /metrics`.
