@@ -184,6 +184,7 @@ impl Tokend {
             .await
         {
             Ok(_) => {
+                self.metrics.event("refresh_token_reused");
                 tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reused; session revoked");
                 Error::RefreshTokenReused
             }

@@ -131,11 +131,12 @@ impl Tokend {
         req.device.validate()?;
         let login =
             normalize_login(&req.login).map_err(|e| Error::field("login", e.to_string()))?;
-        self.sign_in_limiter
-            .check(ip, &login)
-            .map_err(|r| Error::RateLimited {
+        self.sign_in_limiter.check(ip, &login).map_err(|r| {
+            self.metrics.event("sign_in_rate_limited");
+            Error::RateLimited {
                 retry_after_secs: r.retry_after_secs,
-            })?;
+            }
+        })?;
         if req.password.expose().len() > MAX_PASSWORD_BYTES {
             // Never hashed, never truncated; says nothing about whether the login exists.
             return Err(Error::InvalidCredentials);
@@ -150,6 +151,7 @@ impl Tokend {
             .await
             .map_err(Error::internal)?;
         let Some(user) = user.filter(|_| verified.matches) else {
+            self.metrics.event("sign_in_invalid_credentials");
             return Err(Error::InvalidCredentials);
         };
         if verified.needs_rehash {
@@ -202,6 +204,7 @@ impl Tokend {
         };
         self.store.create_session(&session).await?;
         tracing::info!(user = %user.id, session = %session.id, "signed in");
+        self.metrics.event("session_started");
         Ok(SignedIn {
             refresh_token: self
                 .refresh_tokens

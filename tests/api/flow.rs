@@ -15,6 +15,8 @@ both_backends!(
     sign_out_and_remote_session_revoke,
     password_change_revokes_other_sessions,
     login_is_normalised,
+    rfc7009_revoke_accepts_form_and_json,
+    password_hash_is_upgraded_on_sign_in,
 );
 
 async fn sign_in_then_token_then_me(b: Backend) {
@@ -353,4 +355,98 @@ async fn login_is_normalised(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["user"]["login"], "ana@example.com");
+}
+
+async fn rfc7009_revoke_accepts_form_and_json(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let one = app.signed_in(&ana).await;
+    let two = app.signed_in(&ana).await;
+    let r = app
+        .client
+        .post(app.url("/v1/revoke"))
+        .form(&[("token", one["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .post("/v1/revoke", json!({"token": two["refresh_token"]}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for s in [&one, &two] {
+        assert_error(
+            app.refresh(s["refresh_token"].as_str().unwrap(), ana.account)
+                .await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+        )
+        .await;
+    }
+    // Unknown tokens: 200 as RFC 7009 section 2.2 requires; a missing token is a 400.
+    let r = app.post("/v1/revoke", json!({"token": "whatever"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.post("/v1/revoke", json!({})).await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(e["error"]["details"]["field"], "token");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tokend_events_total{event=\"session_started\"} 2"),
+        "{metrics}"
+    );
+}
+
+async fn password_hash_is_upgraded_on_sign_in(b: Backend) {
+    use tokend::config::Argon2Params;
+    use tokend::crypto::password::{Password, PasswordHasher};
+    use tokend::storage::UserRecord;
+    let app = spawn_app(b).await; // m_cost 256
+    let old = PasswordHasher::new(
+        &Argon2Params {
+            m_cost: 64,
+            t_cost: 1,
+            p_cost: 1,
+        },
+        1,
+    )
+    .unwrap();
+    let hash = old.hash(&Password::new(PASSWORD)).await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    let user = UserRecord {
+        id,
+        login: "old@example.com".into(),
+        password_hash: hash,
+        disabled: false,
+        created_at: 0,
+    };
+    app.state.store.create_user(&user).await.unwrap();
+    assert_eq!(
+        app.sign_in("old@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let stored = app
+        .state
+        .store
+        .user_by_id(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=256,t=1,p=1$"),
+        "{stored}"
+    );
+    // And the upgraded hash still verifies.
+    assert_eq!(
+        app.sign_in("old@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
 }
