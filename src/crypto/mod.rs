@@ -6,4 +6,5 @@ pub mod keys;
 pub mod opaque;
 pub mod password;
 pub mod refresh;
+pub mod sealing;
 pub mod service_token;

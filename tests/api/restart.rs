@@ -198,3 +198,25 @@ async fn kill_dash_nine_then_restart_loses_nothing(b: Backend) {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test]
+async fn invalid_scopes_file_stops_the_server_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let scopes = dir.path().join("scopes.toml");
+    std::fs::write(
+        &scopes,
+        "scopes = [\"photos:read\"]\n[roles]\nviewer = [\"photos:reed\"]\n",
+    )
+    .unwrap();
+    let db = fresh_database_url(Backend::Sqlite, dir.path()).await;
+    let mut env: Vec<(String, String)> = base_settings(&db, dir.path()).into_iter().collect();
+    env.push(("TOKEND_SCOPES_FILE".into(), scopes.display().to_string()));
+    env.push(("TOKEND_LISTEN".into(), format!("127.0.0.1:{}", free_port())));
+    let out = Binary { env }.command(&["serve"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("photos:reed") && stderr.contains("viewer"),
+        "{stderr}"
+    );
+}
