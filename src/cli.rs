@@ -54,6 +54,12 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Manage resource servers (callers of `POST /v1/introspect`).
+    ResourceServer {
+        /// Resource-server action.
+        #[command(subcommand)]
+        action: ResourceServerCommand,
+    },
 }
 
 /// `tokend user …`.
@@ -122,6 +128,17 @@ pub enum KeysCommand {
     },
     /// List keys: kid, alg, created, and which one signs.
     List,
+}
+
+/// `tokend resource-server …`.
+#[derive(Debug, Subcommand)]
+pub enum ResourceServerCommand {
+    /// Create introspection credentials; prints `client_id: …` and `client_secret: …`, each on
+    /// its own line. The secret is shown this once and stored only as a hash.
+    Add {
+        /// Display name (1-100 characters), e.g. the API's name.
+        name: String,
+    },
 }
 
 /// Runs a command other than `serve`.
@@ -195,6 +212,14 @@ async fn admin(app: &Tokend, command: Command) -> anyhow::Result<()> {
         } => {
             app.remove_member(&login, account_uuid).await?;
             println!("{login} removed from {account_uuid}");
+        }
+        Command::ResourceServer {
+            action: ResourceServerCommand::Add { name },
+        } => {
+            let credentials = app.add_resource_server(&name).await?;
+            println!("client_id: {}", credentials.client_id);
+            println!("client_secret: {}", credentials.client_secret.expose());
+            eprintln!("the client secret is shown only now; tokend keeps just its hash");
         }
         _ => bail!("unexpected command"),
     }

@@ -1,13 +1,16 @@
 //! Who is calling: the bearer token or API key of a request, validated. Access tokens are checked
 //! offline (signature, `typ`, `iss`, `aud`, `exp`, `nbf`) and then against the database, so a
 //! revoked session or a disabled user stops at once on tokend's own endpoints (contract section 6).
+//! Service tokens are told apart by their prefix and checked against their row on every request
+//! (see [`super::service_tokens`]), so deleting or deactivating one takes effect at once.
 
 use serde::Serialize;
 use tokend_verify::{AccessClaims, VerifyError};
 use uuid::Uuid;
 
 use crate::app::Tokend;
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, UnixTime};
+use crate::crypto::service_token::looks_like_service_token;
 use crate::error::{Error, Result};
 
 /// A signed-in user acting on one account through an access token.
@@ -43,18 +46,61 @@ impl UserPrincipal {
     }
 }
 
+/// An integration acting on one account through a service token (an API key).
+#[derive(Debug, Clone)]
+pub struct ServicePrincipal {
+    /// The token's id (never the token itself).
+    pub token_id: Uuid,
+    /// The account the token acts for.
+    pub account: Uuid,
+    /// The token's name, shown by `/v1/me`.
+    pub name: String,
+    /// Granted scopes, sorted.
+    pub scopes: Vec<String>,
+    /// Expiry, if any.
+    pub expires_at: Option<UnixTime>,
+    /// Canonical allowlist entries; empty means any address.
+    pub allowed_ips: Vec<String>,
+    /// Request-body cap in bytes, if any.
+    pub max_request_bytes: Option<u64>,
+}
+
+impl ServicePrincipal {
+    /// Whether the token carries `scope` (whole names, case-sensitive).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
 /// Any authenticated caller.
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// A user's access token.
     User(UserPrincipal),
+    /// A service token.
+    Service(ServicePrincipal),
 }
 
 impl Principal {
-    /// The user behind the call, or `user_token_required`.
+    /// The user behind the call, or `user_token_required` for a service token, so endpoints only
+    /// a signed-in person may call (token management, MFA, password) refuse integrations.
     pub fn into_user(self) -> Result<UserPrincipal> {
         match self {
             Principal::User(u) => Ok(u),
+            Principal::Service(_) => Err(Error::UserTokenRequired),
+        }
+    }
+
+    /// Enforces a service token's `max_request_bytes` against the request's declared body size
+    /// (`Content-Length`), before any handler reads the body. User tokens have no per-token cap;
+    /// the server-wide body limit still applies to every request.
+    pub fn check_request_size(&self, content_length: Option<u64>) -> Result<()> {
+        match (self, content_length) {
+            (Principal::Service(s), Some(len)) => match s.max_request_bytes {
+                Some(limit) if len > limit => Err(Error::RequestTooLarge { limit: Some(limit) }),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
         }
     }
 }
@@ -76,18 +122,43 @@ pub struct MeResponse {
     /// For user tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// For service tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_token: Option<ServiceTokenMe>,
+}
+
+/// The `service_token` member of `GET /v1/me`: what limits the token carries.
+#[derive(Debug, Serialize)]
+pub struct ServiceTokenMe {
+    /// Token id.
+    pub id: Uuid,
+    /// Token name.
+    pub name: String,
+    /// Canonical allowlist entries; empty means any address.
+    pub allowed_ips: Vec<String>,
+    /// Request-body cap in bytes, or null.
+    pub max_request_bytes: Option<u64>,
 }
 
 impl Tokend {
-    /// Validates a presented token (`None` when the request carried none).
+    /// Validates a presented token (`None` when the request carried none). Service tokens are
+    /// recognised by their prefix alone and checked against their row, the allowlist (`ip` is the
+    /// client address per the trusted-proxy rule) and recorded as used; anything else must be an
+    /// access token.
     pub async fn authenticate(
         &self,
         token: Option<&str>,
-        _ip: std::net::IpAddr,
+        ip: std::net::IpAddr,
     ) -> Result<Principal> {
         let token = token.ok_or(Error::Unauthorized {
             token_presented: false,
         })?;
+        if looks_like_service_token(&self.settings.service_token_prefix, token) {
+            return self
+                .authenticate_service_token(token, ip)
+                .await
+                .map(Principal::Service);
+        }
         self.authenticate_access_token(token)
             .await
             .map(Principal::User)
@@ -142,6 +213,21 @@ impl Tokend {
                     login: u.login.clone(),
                 }),
                 session_id: Some(u.session.to_string()),
+                service_token: None,
+            },
+            Principal::Service(s) => MeResponse {
+                kind: "service",
+                account_uuid: s.account.to_string(),
+                scopes: s.scopes.clone(),
+                expires_at: s.expires_at.map(rfc3339),
+                user: None,
+                session_id: None,
+                service_token: Some(ServiceTokenMe {
+                    id: s.token_id,
+                    name: s.name.clone(),
+                    allowed_ips: s.allowed_ips.clone(),
+                    max_request_bytes: s.max_request_bytes,
+                }),
             },
         }
     }

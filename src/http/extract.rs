@@ -71,6 +71,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                     format!("{path}.{name}")
                 }
             });
+        // For an unknown field the path already ends with the offending key.
         let unknown = message
             .strip_prefix("unknown field `")
             .and_then(|rest| rest.split('`').next())
@@ -78,7 +79,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                 if path == "." {
                     name.to_string()
                 } else {
-                    format!("{path}.{name}")
+                    path.clone()
                 }
             });
         let field = missing.clone().or(unknown.clone()).unwrap_or(path);
@@ -208,11 +209,24 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        state
+        let principal = state
             .authenticate(presented_token(&parts.headers), ip)
-            .await
-            .map(Caller)
+            .await?;
+        principal.check_request_size(content_length(&parts.headers))?;
+        Ok(Caller(principal))
     }
+}
+
+/// The declared body size, checked against a service token's `max_request_bytes` before any
+/// handler reads the body.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A signed-in user (a service token gets `user_token_required`).

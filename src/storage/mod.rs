@@ -19,7 +19,10 @@ use uuid::Uuid;
 use crate::clock::UnixTime;
 pub use mfa::MfaStore;
 pub use records::*;
-pub use service_tokens::ServiceTokenStore;
+pub use service_tokens::{
+    AuditContext, CreateOutcome, ResourceServerRecord, ServiceTokenAuditRecord, ServiceTokenPatch,
+    ServiceTokenRecord, ServiceTokenStore,
+};
 
 /// Storage failures, typed at the boundary.
 #[derive(Debug, thiserror::Error)]

@@ -61,6 +61,23 @@ async fn envelope_for_routing_and_body_errors(b: Backend) {
     let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert_eq!(e["error"]["details"]["field"], "login");
 
+    let r = app
+        .post(
+            "/v1/auth/sign_in",
+            json!({"login": "a@b.c", "password": "x", "device": {"name": "p", "colour": "red"}}),
+        )
+        .await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(e["error"]["details"]["field"], "device.colour");
+    let r = app
+        .post(
+            "/v1/auth/sign_in",
+            json!({"login": "a@b.c", "password": "x", "device": {"name": "p"}, "extra": 1}),
+        )
+        .await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(e["error"]["details"]["field"], "extra");
+
     let long_name = "x".repeat(101);
     let r = app
         .post(

@@ -6,6 +6,7 @@ mod helpers;
 
 mod errors;
 mod flow;
+mod introspection;
 mod jwt;
 mod mfa;
 mod rate_limits;
