@@ -267,8 +267,87 @@ async fn http_rows(label: &str, db_url: String) -> Vec<Row> {
             .await,
         );
     }
+    rows.extend(
+        service_token_rows(label, &client, &base, &access.lock().await.clone(), &state).await,
+    );
     let _ = tx.send(());
     server.await.unwrap().unwrap();
+    rows
+}
+
+async fn service_token_rows(
+    label: &str,
+    client: &reqwest::Client,
+    base: &str,
+    at: &str,
+    state: &tokend::app::AppState,
+) -> Vec<Row> {
+    let created: Value = client
+        .post(format!("{base}/v1/service_tokens"))
+        .bearer_auth(at)
+        .json(&json!({"name": "bench", "scopes": ["photos:read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut rows = Vec::new();
+    rows.push(
+        time_async(
+            &format!("service-token check: checksum, hash, lookup, compare ({label})"),
+            4_000,
+            || {
+                let (state, token) = (state.clone(), token.clone());
+                async move {
+                    state.authenticate_service_token(&token, ip).await.unwrap();
+                }
+            },
+        )
+        .await,
+    );
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    rows.push(
+        time_async(
+            &format!("service-token with a bad checksum, refused without a DB read ({label})"),
+            100_000,
+            || {
+                let (state, tampered) = (state.clone(), tampered.clone());
+                async move {
+                    assert!(state
+                        .authenticate_service_token(&tampered, ip)
+                        .await
+                        .is_err());
+                }
+            },
+        )
+        .await,
+    );
+    let (client, base) = (client.clone(), base.to_string());
+    rows.push(
+        time_concurrent(
+            &format!("GET /v1/me with a service token, 8 concurrent ({label})"),
+            4_000,
+            8,
+            move |_| {
+                let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                async move {
+                    let r = client
+                        .get(format!("{base}/v1/me"))
+                        .header("x-api-key", token)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success());
+                }
+            },
+        )
+        .await,
+    );
     rows
 }
 
