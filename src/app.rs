@@ -109,7 +109,6 @@ impl Tokend {
             }
         }
         self.sign_in_limiter.retain_recent();
-        self.mfa_upkeep();
         self.flush_service_token_usage().await;
     }
 }

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Most bytes accepted. Checked first, so a huge body never reaches the hasher and passwords are
 /// never silently truncated (bcrypt's 72-byte trap).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub use crate::crypto::password::MAX_PASSWORD_BYTES;
 
 /// Lower-cased, one per line, each at least 8 characters (shorter ones fail the length rule).
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {

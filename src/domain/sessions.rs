@@ -7,8 +7,9 @@ use super::password_policy::check_password;
 use super::principal::UserPrincipal;
 use crate::app::Tokend;
 use crate::clock::rfc3339;
-use crate::crypto::password::Password;
+use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
 use crate::error::{Error, Result};
+use crate::storage::UserRecord;
 
 /// Device of a listed session.
 #[derive(Debug, Serialize)]
@@ -104,13 +105,13 @@ impl Tokend {
         }
     }
 
-    /// Changes the caller's password and revokes every other session of theirs.
-    pub async fn change_password(
+    /// Asks for the password again before sensitive changes (password, MFA), throttled like
+    /// sign-in so a stolen access token cannot be used to guess it.
+    pub(crate) async fn recheck_password(
         &self,
         caller: &UserPrincipal,
-        req: ChangePasswordRequest,
-    ) -> Result<()> {
-        // Guessing the current password with a stolen access token is throttled like sign-in.
+        password: &Password,
+    ) -> Result<UserRecord> {
         self.sign_in_limiter
             .check_login(&caller.login)
             .map_err(|r| Error::RateLimited {
@@ -123,17 +124,27 @@ impl Tokend {
             .ok_or(Error::Unauthorized {
                 token_presented: true,
             })?;
-        if req.current_password.expose().len() > crate::crypto::password::MAX_PASSWORD_BYTES {
+        if password.expose().len() > MAX_PASSWORD_BYTES {
             return Err(Error::InvalidCredentials);
         }
         let verified = self
             .hasher
-            .verify(&req.current_password, Some(&user.password_hash))
+            .verify(password, Some(&user.password_hash))
             .await
             .map_err(Error::internal)?;
         if !verified.matches {
             return Err(Error::InvalidCredentials);
         }
+        Ok(user)
+    }
+
+    /// Changes the caller's password and revokes every other session of theirs.
+    pub async fn change_password(
+        &self,
+        caller: &UserPrincipal,
+        req: ChangePasswordRequest,
+    ) -> Result<()> {
+        let user = self.recheck_password(caller, &req.current_password).await?;
         enforce_password_policy("new_password", &req.new_password)?;
         let hash = self
             .hasher

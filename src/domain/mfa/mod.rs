@@ -27,13 +27,12 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use self::model::{FailureBudget, MfaCompletion, MfaProof, MfaTokenRecord};
-use super::principal::UserPrincipal;
 use super::sign_in::{Device, MfaChallenge, SignedIn};
 use crate::app::{Tokend, MFA_KEY_FILE};
 use crate::config::Settings;
 use crate::crypto::keys::Secret32;
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
-use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
+use crate::crypto::password::Password;
 use crate::crypto::sealing::Sealer;
 use crate::error::{Error, Result};
 use crate::storage::UserRecord;
@@ -316,42 +315,4 @@ impl Tokend {
             tracing::warn!(user = %user, error = %e, "could not refund an MFA attempt");
         }
     }
-
-    /// Asks for the password again before MFA changes, throttled like sign-in so a stolen access
-    /// token cannot be used to guess it.
-    async fn recheck_password(
-        &self,
-        caller: &UserPrincipal,
-        password: &Password,
-    ) -> Result<UserRecord> {
-        self.sign_in_limiter
-            .check_login(&caller.login)
-            .map_err(|r| Error::RateLimited {
-                retry_after_secs: r.retry_after_secs,
-            })?;
-        let user = self
-            .store
-            .user_by_id(caller.user)
-            .await?
-            .ok_or(Error::Unauthorized {
-                token_presented: true,
-            })?;
-        if password.expose().len() > MAX_PASSWORD_BYTES {
-            return Err(Error::InvalidCredentials);
-        }
-        let verified = self
-            .hasher
-            .verify(password, Some(&user.password_hash))
-            .await
-            .map_err(Error::internal)?;
-        if !verified.matches {
-            return Err(Error::InvalidCredentials);
-        }
-        Ok(user)
-    }
-
-    /// Periodic upkeep. Nothing to do: MFA keeps no state in memory (limits live in the
-    /// database so they hold across nodes), and dead mfa_tokens are dropped whenever their user
-    /// gets a new one.
-    pub(crate) fn mfa_upkeep(&self) {}
 }
