@@ -57,7 +57,7 @@ impl Tokend {
     /// Connects and migrates the database, loads (or creates) keys and the vocabulary.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
         let vocabulary = Vocabulary::load(settings.scopes_file.as_deref())?;
-        let store = storage::connect(&settings.database_url, settings.db_max_connections)
+        let store = storage::connect(settings.database_url.expose(), settings.db_max_connections)
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("applying migrations")?;

@@ -148,7 +148,7 @@ pub async fn run_admin(command: Command, settings: Settings) -> anyhow::Result<(
         Command::Serve => bail!("serve is handled by main"),
         Command::Keys { action } => keys(action, &settings, clock.now()),
         Command::Migrate => {
-            let store = crate::storage::connect(&settings.database_url, 1).await?;
+            let store = crate::storage::connect(settings.database_url.expose(), 1).await?;
             store.migrate().await.context("applying migrations")?;
             store.close().await;
             println!("migrations applied");

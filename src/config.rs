@@ -31,11 +31,36 @@ impl Default for Argon2Params {
     }
 }
 
+/// A database URL, which may carry a password: `Debug` masks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // scheme://user:password@host -> scheme://user:***@host
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                let userinfo = &self.0[start + 3..at];
+                let user = userinfo.split(':').next().unwrap_or_default();
+                write!(f, "\"{}{user}:***{}\"", &self.0[..start + 3], &self.0[at..])
+            }
+            _ => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
 /// Everything tokend needs to run, resolved once at start-up.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// `sqlite://…` or `postgres://…`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// Socket address to listen on.
     pub listen: String,
     /// `iss` claim and metadata issuer.
@@ -143,7 +168,7 @@ impl Settings {
         let trusted_proxies = TrustedProxies::parse(&raw.string("TOKEND_TRUSTED_PROXIES", ""))
             .map_err(|e| anyhow::anyhow!("TOKEND_TRUSTED_PROXIES: {e}"))?;
         let settings = Self {
-            database_url: raw.string("TOKEND_DATABASE_URL", "sqlite://tokend.db"),
+            database_url: DatabaseUrl(raw.string("TOKEND_DATABASE_URL", "sqlite://tokend.db")),
             listen,
             issuer: issuer.trim_end_matches('/').to_string(),
             audience: raw.string("TOKEND_AUDIENCE", "tokend"),
@@ -209,7 +234,7 @@ mod tests {
     #[test]
     fn defaults_match_the_contract() {
         let s = Settings::from_map(&map(&[("TOKEND_CONFIG", "/nonexistent.toml")])).unwrap();
-        assert_eq!(s.database_url, "sqlite://tokend.db");
+        assert_eq!(s.database_url.expose(), "sqlite://tokend.db");
         assert_eq!(s.issuer, "http://127.0.0.1:8080");
         assert_eq!(s.access_token_ttl, Duration::from_secs(900));
         assert_eq!(s.refresh_grace, Duration::from_secs(10));
@@ -217,6 +242,24 @@ mod tests {
         assert_eq!(s.sign_in_per_ip_per_minute, 20);
         assert_eq!(s.sign_in_per_login_per_minute, 10);
         assert_eq!(s.argon2, Argon2Params::default());
+    }
+
+    #[test]
+    fn debug_never_prints_the_database_password() {
+        let s = Settings::from_map(&map(&[
+            ("TOKEND_CONFIG", "/nonexistent.toml"),
+            (
+                "TOKEND_DATABASE_URL",
+                "postgres://app:hunter2@db:5432/tokend",
+            ),
+        ]))
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("postgres://app:***@db:5432/tokend"),
+            "{printed}"
+        );
     }
 
     #[test]

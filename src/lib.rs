@@ -17,4 +17,5 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod redact;
 pub mod storage;

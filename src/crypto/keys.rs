@@ -19,8 +19,13 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 
 use crate::clock::UnixTime;
 
-/// Seconds a new key is published before it signs (also the JWKS `Cache-Control: max-age`).
+/// Seconds a new key is published before it signs.
 pub const ACTIVATION_DELAY: i64 = 300;
+/// How often every node re-reads the keys directory, in seconds.
+pub const RELOAD_INTERVAL: i64 = 60;
+/// JWKS `Cache-Control: max-age`: a cache filled just before a node loaded a new key still
+/// expires before that key signs (reload interval + max-age <= activation delay).
+pub const JWKS_MAX_AGE: i64 = ACTIVATION_DELAY - RELOAD_INTERVAL;
 
 /// Signature algorithms tokend can sign with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

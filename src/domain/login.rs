@@ -23,12 +23,13 @@ pub enum LoginError {
     ControlCharacter,
 }
 
-/// Maps a login to its canonical form: trim Unicode whitespace, NFKC, lower-case, NFKC again
-/// (lower-casing can produce sequences NFKC would compose), then trim once more because NFKC can
+/// Maps a login to its canonical form: trim Unicode whitespace, NFKC, full Unicode case folding
+/// (so `STRASSE` and `straße` are one login, which lower-casing alone misses), NFKC again
+/// (folding can produce sequences NFKC would compose), then trim once more because NFKC can
 /// turn a compatibility character into a space (U+00A8 becomes a space and a combining
 /// diaeresis). The result is a fixed point: normalising it again gives it back.
 pub fn normalize_login(raw: &str) -> Result<String, LoginError> {
-    let folded: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+    let folded = caseless::default_case_fold_str(&raw.trim().nfkc().collect::<String>());
     let normalized: String = folded.nfkc().collect();
     let normalized = normalized.trim();
     if normalized.is_empty() {
@@ -47,6 +48,15 @@ pub fn normalize_login(raw: &str) -> Result<String, LoginError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_case_folding_not_just_lower_case() {
+        assert_eq!(
+            normalize_login("STRASSE@example.com"),
+            normalize_login("straße@example.com")
+        );
+        assert_eq!(normalize_login("ΣΑΣ"), normalize_login("σας"));
+    }
 
     #[test]
     fn trims_and_lowercases() {

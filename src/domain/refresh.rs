@@ -28,7 +28,7 @@ use crate::storage::{SessionLiveness, SessionRecord};
 pub const DEFAULT_CLIENT_ID: &str = "tokend";
 
 /// `POST /v1/auth/token` body.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The refresh token to spend.
@@ -41,7 +41,7 @@ pub struct TokenRequest {
 }
 
 /// `POST /v1/auth/token` success body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct TokenResponse {
     /// RFC 9068 JWT.
     pub access_token: String,
@@ -232,3 +232,5 @@ impl Tokend {
 pub(crate) fn secs(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
+
+crate::redacted_debug!(TokenRequest, TokenResponse);

@@ -39,11 +39,26 @@ impl Device {
                 "device.name must be 1 to 100 characters",
             ));
         }
+        if self.name.chars().any(char::is_control) {
+            return Err(Error::field(
+                "device.name",
+                "device.name must not contain control characters",
+            ));
+        }
         for (field, value) in [
             ("device.platform", &self.platform),
             ("device.app_version", &self.app_version),
             ("device.client_id", &self.client_id),
         ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().any(char::is_control))
+            {
+                return Err(Error::field(
+                    field,
+                    format!("{field} must not contain control characters"),
+                ));
+            }
             if value.as_ref().is_some_and(|v| v.chars().count() > 100) {
                 return Err(Error::field(
                     field,
@@ -56,7 +71,7 @@ impl Device {
 }
 
 /// `POST /v1/auth/sign_in` body.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     /// Login as typed.
@@ -90,7 +105,7 @@ pub struct AccountView {
 }
 
 /// A finished sign-in (with or without MFA).
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct SignedIn {
     /// The session's first refresh token.
     pub refresh_token: String,
@@ -103,7 +118,7 @@ pub struct SignedIn {
 }
 
 /// The MFA step a user with TOTP must still take.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct MfaChallenge {
     /// Always true.
     pub mfa_required: bool,
@@ -116,7 +131,7 @@ pub struct MfaChallenge {
 }
 
 /// Either outcome of a correct password.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 pub enum SignInOutcome {
     /// No MFA: signed in.
@@ -150,12 +165,14 @@ impl Tokend {
             )
             .await
             .map_err(Error::internal)?;
-        let Some(user) = user.filter(|_| verified.matches) else {
+        let Some(mut user) = user.filter(|_| verified.matches) else {
             self.metrics.event("sign_in_invalid_credentials");
             return Err(Error::InvalidCredentials);
         };
         if verified.needs_rehash {
-            self.rehash(&user, &req.password).await;
+            if let Some(upgraded) = self.rehash(&user, &req.password).await {
+                user.password_hash = upgraded;
+            }
         }
         if user.disabled {
             return Err(Error::UserDisabled);
@@ -168,14 +185,26 @@ impl Tokend {
         ))
     }
 
-    async fn rehash(&self, user: &UserRecord, password: &Password) {
-        match self.hasher.hash(password).await {
-            Ok(hash) => {
-                if let Err(e) = self.store.set_password_hash(user.id, &hash).await {
-                    tracing::warn!(user = %user.id, error = %e, "could not store the upgraded password hash");
-                }
+    /// Upgrades the stored hash to the current parameters; returns the new hash if it was stored.
+    async fn rehash(&self, user: &UserRecord, password: &Password) -> Option<String> {
+        let hash = match self.hasher.hash(password).await {
+            Ok(hash) => hash,
+            Err(e) => {
+                tracing::warn!(user = %user.id, error = %e, "password rehash failed");
+                return None;
             }
-            Err(e) => tracing::warn!(user = %user.id, error = %e, "password rehash failed"),
+        };
+        match self
+            .store
+            .set_password_hash(user.id, &user.password_hash, &hash)
+            .await
+        {
+            Ok(true) => Some(hash),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(user = %user.id, error = %e, "could not store the upgraded password hash");
+                None
+            }
         }
     }
 
@@ -202,7 +231,14 @@ impl Tokend {
             revoked_at: None,
             revoked_reason: None,
         };
-        self.store.create_session(&session).await?;
+        if !self
+            .store
+            .create_session(&session, &user.password_hash)
+            .await?
+        {
+            // The password changed or the user was disabled while this sign-in was hashing.
+            return Err(Error::InvalidCredentials);
+        }
         tracing::info!(user = %user.id, session = %session.id, "signed in");
         self.metrics.event("session_started");
         Ok(SignedIn {
@@ -223,7 +259,7 @@ impl Tokend {
     /// The user's accounts with role and scopes.
     pub async fn accounts_of(&self, user: Uuid) -> Result<Vec<AccountView>> {
         let memberships = self.store.memberships_of(user).await?;
-        Ok(memberships
+        let mut accounts: Vec<AccountView> = memberships
             .into_iter()
             .map(|m| {
                 let scopes = self
@@ -238,6 +274,11 @@ impl Tokend {
                     scopes,
                 }
             })
-            .collect())
+            .collect();
+        // Sorted here, not by SQL, so the order does not depend on the database's collation.
+        accounts.sort_by(|a, b| (a.name.as_str(), a.uuid).cmp(&(b.name.as_str(), b.uuid)));
+        Ok(accounts)
     }
 }
+
+crate::redacted_debug!(SignInRequest, SignedIn, MfaChallenge, SignInOutcome);

@@ -1,6 +1,7 @@
 //! Handlers of the user sign-in flow (contract section 3). Each extracts, calls the domain and
 //! maps the result; nothing else.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -32,7 +33,7 @@ pub async fn token(
 }
 
 /// `POST /v1/auth/sign_out` body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignOutRequest {
     /// Any refresh token of the session to end.
@@ -69,9 +70,14 @@ pub async fn list_sessions(
 pub async fn delete_session(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
-    Path(id): Path<String>,
+    id: std::result::Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode> {
-    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
+    let id = id
+        .ok()
+        .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+        .ok_or(Error::NotFound)?;
     state.revoke_own_session(&user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+crate::redacted_debug!(SignOutRequest);

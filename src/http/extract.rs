@@ -121,7 +121,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 }
 
 /// `{"token": …}` as JSON or `token=…` as a form (RFC 7009 / RFC 7662 bodies).
-#[derive(Debug)]
+#[derive()]
 pub struct TokenParam(pub String);
 
 #[derive(serde::Deserialize)]
@@ -158,18 +158,21 @@ impl FromRequest<AppState> for TokenParam {
 
 /// The token a request presents: `Authorization: Bearer …` or `X-API-Key: …`.
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers
+    // An `Authorization` header of another scheme (Basic from a proxy, say) does not hide an
+    // `X-API-Key`.
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, token) = value.split_once(' ')?;
-        return (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-            .then(|| token.trim());
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    bearer
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        })
         .filter(|t| !t.is_empty())
 }
 
@@ -244,3 +247,5 @@ impl FromRequestParts<AppState> for UserCaller {
         principal.into_user().map(UserCaller)
     }
 }
+
+crate::redacted_debug!(TokenParam);

@@ -38,6 +38,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (client_id, secret) = text.split_once(':')?;
+    // Client ids are UUIDs; anything else (control characters included) is not worth a lookup.
+    let client_id = uuid::Uuid::parse_str(client_id).ok()?;
     Some((client_id.to_string(), secret.to_string()))
 }
 
@@ -95,14 +97,20 @@ mod tests {
 
     #[test]
     fn parses_basic_credentials() {
-        let encoded = base64::engine::general_purpose::STANDARD.encode("id:se:cret");
+        let id = "1fff64c2-1fa4-410a-ae12-7ffbefe00dc9";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:se:cret"));
         assert_eq!(
             basic_credentials(&basic(&format!("Basic {encoded}"))),
-            Some(("id".into(), "se:cret".into()))
+            Some((id.into(), "se:cret".into()))
         );
         assert_eq!(
             basic_credentials(&basic(&format!("basic  {encoded}"))),
-            Some(("id".into(), "se:cret".into()))
+            Some((id.into(), "se:cret".into()))
+        );
+        let not_a_uuid = base64::engine::general_purpose::STANDARD.encode("id:secret");
+        assert_eq!(
+            basic_credentials(&basic(&format!("Basic {not_a_uuid}"))),
+            None
         );
         assert_eq!(
             basic_credentials(&basic(&format!("Bearer {encoded}"))),

@@ -22,6 +22,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::app::AppState;
+use crate::crypto::keys::RELOAD_INTERVAL;
 
 /// Every route of the contract, with the error envelope on fallbacks and body limits.
 pub fn router(state: AppState) -> Router {
@@ -73,7 +74,7 @@ pub async fn serve(
 
 /// Periodic upkeep: bounded limiter memory.
 async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(Duration::from_secs(RELOAD_INTERVAL.unsigned_abs()));
     loop {
         tick.tick().await;
         state.upkeep().await;

@@ -7,16 +7,16 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
-use crate::crypto::keys::ACTIVATION_DELAY;
+use crate::crypto::keys::JWKS_MAX_AGE;
 
-/// `GET /.well-known/jwks.json`. Cacheable for as long as a new key waits before it signs.
+/// `GET /.well-known/jwks.json`. Cacheable for less time than a new key waits before it signs.
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "application/json".to_string()),
             (
                 header::CACHE_CONTROL,
-                format!("public, max-age={ACTIVATION_DELAY}"),
+                format!("public, max-age={JWKS_MAX_AGE}"),
             ),
         ],
         state.access_tokens.jwks_json().to_string(),

@@ -97,8 +97,14 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
     /// Disables or enables a user; disabling revokes every live session in the same transaction.
     async fn set_user_disabled(&self, id: Uuid, disabled: bool, now: UnixTime)
         -> StorageResult<()>;
-    /// Replaces a password hash (rehash on sign-in with new parameters).
-    async fn set_password_hash(&self, id: Uuid, hash: &str) -> StorageResult<()>;
+    /// Replaces a password hash with a rehash of the same password (new parameters), only if it
+    /// is still `old_hash`: a concurrent password change must win.
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StorageResult<bool>;
     /// Changes the password and revokes every other live session of the user, atomically.
     async fn change_password(
         &self,
@@ -127,8 +133,13 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
     async fn memberships_of(&self, user: Uuid) -> StorageResult<Vec<MembershipRecord>>;
 
     // --- sessions and refresh-token state ---
-    /// Starts a session at generation 0.
-    async fn create_session(&self, session: &SessionRecord) -> StorageResult<()>;
+    /// Starts a session at generation 0, only if the user still has `password_hash` and is not
+    /// disabled: a sign-in racing a password change or a disable must not leave a live session.
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        password_hash: &str,
+    ) -> StorageResult<bool>;
     /// Reads a session, live or not.
     async fn session_by_id(&self, id: Uuid) -> StorageResult<Option<SessionRecord>>;
     /// The compare-and-swap at the heart of rotation: moves a live session from `generation` to

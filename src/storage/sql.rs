@@ -96,13 +96,21 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn set_password_hash(&self, id: Uuid, hash: &str) -> StorageResult<()> {
-                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(hash)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+            async fn set_password_hash(
+                &self,
+                id: Uuid,
+                old_hash: &str,
+                new_hash: &str,
+            ) -> StorageResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+                )
+                .bind(id.to_string())
+                .bind(old_hash)
+                .bind(new_hash)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn change_password(
@@ -197,10 +205,16 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn create_session(&self, s: &SessionRecord) -> StorageResult<()> {
-                sqlx::query(&format!(
+            async fn create_session(
+                &self,
+                s: &SessionRecord,
+                password_hash: &str,
+            ) -> StorageResult<bool> {
+                let done = sqlx::query(&format!(
                     "INSERT INTO sessions ({}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+                     WHERE EXISTS (SELECT 1 FROM users WHERE id = $2 AND password_hash = $14 \
+                     AND NOT disabled)",
                     SESSION_COLUMNS
                 ))
                 .bind(s.id.to_string())
@@ -216,9 +230,10 @@ macro_rules! impl_store {
                 .bind(&s.last_ip)
                 .bind(s.revoked_at)
                 .bind(&s.revoked_reason)
+                .bind(password_hash)
                 .execute(&self.pool)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn session_by_id(&self, id: Uuid) -> StorageResult<Option<SessionRecord>> {

@@ -78,6 +78,19 @@ async fn envelope_for_routing_and_body_errors(b: Backend) {
     let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert_eq!(e["error"]["details"]["field"], "extra");
 
+    // Control characters are refused up front, identically on both databases.
+    let r = app
+        .post(
+            "/v1/auth/sign_in",
+            json!({"login": "a@b.c", "password": "x", "device": {"name": "a\u{0}b"}}),
+        )
+        .await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(e["error"]["details"]["field"], "device.name");
+    let r = app.post("/v1/auth/sign_in", json!({"login": "a@b.c", "password": "x", "device": {"name": "p", "platform": "i\u{0}s"}})).await;
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(e["error"]["details"]["field"], "device.platform");
+
     let long_name = "x".repeat(101);
     let r = app
         .post(

@@ -16,6 +16,8 @@ both_backends!(
     password_change_revokes_other_sessions,
     login_is_normalised,
     rfc7009_revoke_accepts_form_and_json,
+    session_paths_and_headers_edge_cases,
+    sign_in_racing_a_password_change_leaves_no_session,
     password_hash_is_upgraded_on_sign_in,
 );
 
@@ -449,4 +451,86 @@ async fn password_hash_is_upgraded_on_sign_in(b: Backend) {
         app.sign_in("old@example.com", PASSWORD).await.status(),
         StatusCode::OK
     );
+}
+
+async fn session_paths_and_headers_edge_cases(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let (access, _) = app.access_token(&ana).await;
+    for id in ["%FF", "not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
+        let r = app
+            .client
+            .delete(app.url(&format!("/v1/auth/sessions/{id}")))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    // A proxy's Basic Authorization header does not hide the X-API-Key.
+    let r = app
+        .client
+        .get(app.url("/v1/me"))
+        .header("authorization", "Basic Zm9vOmJhcg==")
+        .header("x-api-key", &access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn sign_in_racing_a_password_change_leaves_no_session(b: Backend) {
+    use tokend::storage::SessionRecord;
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let user = app.state.store.user_by_id(ana.user).await.unwrap().unwrap();
+    let session = |id| SessionRecord {
+        id,
+        user_id: ana.user,
+        device_name: "phone".into(),
+        device_platform: None,
+        device_app_version: None,
+        client_id: None,
+        generation: 0,
+        rotated_at: 0,
+        created_at: 0,
+        last_used_at: 0,
+        last_ip: None,
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    // A sign-in that verified an old hash cannot create a session once the hash moved on.
+    let stale = session(uuid::Uuid::now_v7());
+    assert!(!app
+        .state
+        .store
+        .create_session(&stale, "$argon2id$stale")
+        .await
+        .unwrap());
+    assert!(app
+        .state
+        .store
+        .session_by_id(stale.id)
+        .await
+        .unwrap()
+        .is_none());
+    let fresh = session(uuid::Uuid::now_v7());
+    assert!(app
+        .state
+        .store
+        .create_session(&fresh, &user.password_hash)
+        .await
+        .unwrap());
+    // Nor once the user is disabled.
+    app.state
+        .set_user_disabled("ana@example.com", true)
+        .await
+        .unwrap();
+    let late = session(uuid::Uuid::now_v7());
+    assert!(!app
+        .state
+        .store
+        .create_session(&late, &user.password_hash)
+        .await
+        .unwrap());
 }

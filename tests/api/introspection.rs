@@ -57,7 +57,7 @@ async fn assert_basic_challenge(r: Response) {
 
 async fn resource_server_cli_prints_working_credentials(b: Backend) {
     let app = spawn_app(b).await;
-    let env = base_settings(&app.state.settings.database_url, app.dir.path());
+    let env = base_settings(app.state.settings.database_url.expose(), app.dir.path());
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokend"))
         .args(["resource-server", "add", "Photos API"])
         .envs(env)
@@ -108,6 +108,9 @@ async fn introspection_needs_resource_server_credentials(b: Backend) {
         assert_basic_challenge(introspect_form(&app, Some((&other_id, &secret)), token).await)
             .await;
         assert_basic_challenge(introspect_form(&app, Some(("nobody", &secret)), token).await).await;
+        // A NUL in the client id is a 401 on both databases, not a PostgreSQL 500.
+        assert_basic_challenge(introspect_form(&app, Some(("a\u{0}b", &secret)), token).await)
+            .await;
         let r = app
             .client
             .post(app.url("/v1/introspect"))

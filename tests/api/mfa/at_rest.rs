@@ -40,7 +40,7 @@ async fn database_holds_no_usable_secret(b: Backend) {
             bytes
         }
         Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.state.settings.database_url)
+            let pool = sqlx::PgPool::connect(app.state.settings.database_url.expose())
                 .await
                 .unwrap();
             let mut text = String::new();

@@ -46,7 +46,7 @@ async fn tampered_checksum_is_refused_without_a_database_read(b: Backend) {
 
 /// Every text value of every row of `table`, concatenated.
 async fn table_text(app: &TestApp, b: Backend, table: &str) -> String {
-    let url = &app.state.settings.database_url;
+    let url = app.state.settings.database_url.expose();
     let sql = format!("SELECT * FROM {table}");
     let mut out = String::new();
     match b {
@@ -203,7 +203,7 @@ async fn last_use_is_coalesced_and_flushed_at_shutdown(b: Backend) {
         stored_use(&store, ana.account, id).await,
         json!([rfc3339(t0 + 80), "198.51.100.4"])
     );
-    let url = app.state.settings.database_url.clone();
+    let url = app.state.settings.database_url.expose().to_string();
     drop(store);
     app.stop().await;
     let reopened = tokend::storage::connect(&url, 1).await.unwrap();
