@@ -16,6 +16,7 @@ both_backends!(
     strict_mode_concurrent_refreshes_yield_exactly_one_success,
     grace_mode_concurrent_refreshes_all_get_the_same_successor,
     idle_session_expires,
+    absolute_session_lifetime_ends_even_an_active_session,
     forged_and_garbage_refresh_tokens_are_rejected,
 );
 
@@ -242,4 +243,25 @@ async fn forged_and_garbage_refresh_tokens_are_rejected(b: Backend) {
         app.refresh(&rt0, ana.account).await.status(),
         StatusCode::OK
     );
+}
+
+async fn absolute_session_lifetime_ends_even_an_active_session(b: Backend) {
+    let app = spawn_app_with(b, &[("TOKEND_SESSION_ABSOLUTE_SECONDS", "100")]).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let mut rt = app.signed_in(&ana).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..3 {
+        app.clock.advance(30);
+        let t = token_of(app.refresh(&rt, ana.account).await).await;
+        rt = t["refresh_token"].as_str().unwrap().to_string();
+    }
+    app.clock.advance(11); // 101 s after sign-in, used 11 s ago
+    assert_error(
+        app.refresh(&rt, ana.account).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
 }
