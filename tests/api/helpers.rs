@@ -196,6 +196,24 @@ impl TestApp {
         .await
     }
 
+    /// Signs in and returns the session's first refresh token.
+    pub async fn first_refresh_token(&self, seeded: &Seeded) -> String {
+        self.signed_in(seeded).await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Asserts that refreshing `token` for `account` fails with the contract's `code`.
+    pub async fn assert_refresh_fails(&self, token: &str, account: Uuid, code: &str) {
+        let status = if code == "account_access_denied" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_error(self.refresh(token, account).await, status, code).await;
+    }
+
     /// Signs in and exchanges for an access token; returns (access, refresh).
     pub async fn access_token(&self, seeded: &Seeded) -> (String, String) {
         let body = self.signed_in(seeded).await;

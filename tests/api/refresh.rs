@@ -28,10 +28,7 @@ async fn token_of(r: reqwest::Response) -> Value {
 async fn rotation_spends_each_token_once(b: Backend) {
     let app = spawn_app_with(b, &[("TOKEND_REFRESH_GRACE_SECONDS", "0")]).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     let t1 = token_of(app.refresh(&rt0, ana.account).await).await;
     let rt1 = t1["refresh_token"].as_str().unwrap();
     let t2 = token_of(app.refresh(rt1, ana.account).await).await;
@@ -42,27 +39,16 @@ async fn rotation_spends_each_token_once(b: Backend) {
 async fn reuse_after_window_revokes_whole_session(b: Backend) {
     let app = spawn_app(b).await; // default window: 10 s
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     let t1 = token_of(app.refresh(&rt0, ana.account).await).await;
     let rt1 = t1["refresh_token"].as_str().unwrap().to_string();
     let access = t1["access_token"].as_str().unwrap().to_string();
     app.clock.advance(11);
-    assert_error(
-        app.refresh(&rt0, ana.account).await,
-        StatusCode::UNAUTHORIZED,
-        "refresh_token_reused",
-    )
-    .await;
+    app.assert_refresh_fails(&rt0, ana.account, "refresh_token_reused")
+        .await;
     // The newest token and the session's access tokens die with it.
-    assert_error(
-        app.refresh(&rt1, ana.account).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
+    app.assert_refresh_fails(&rt1, ana.account, "invalid_refresh_token")
+        .await;
     assert_error(
         app.get_bearer("/v1/me", &access).await,
         StatusCode::UNAUTHORIZED,
@@ -74,10 +60,7 @@ async fn reuse_after_window_revokes_whole_session(b: Backend) {
 async fn retry_inside_window_gets_same_successor(b: Backend) {
     let app = spawn_app(b).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     let first = token_of(app.refresh(&rt0, ana.account).await).await;
     app.clock.advance(9);
     let retry = token_of(app.refresh(&rt0, ana.account).await).await;
@@ -101,10 +84,7 @@ async fn retry_inside_window_gets_same_successor(b: Backend) {
 async fn grandparent_token_is_reuse_even_inside_window(b: Backend) {
     let app = spawn_app(b).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     let t1 = token_of(app.refresh(&rt0, ana.account).await).await;
     let t2 = token_of(
         app.refresh(t1["refresh_token"].as_str().unwrap(), ana.account)
@@ -112,16 +92,11 @@ async fn grandparent_token_is_reuse_even_inside_window(b: Backend) {
     )
     .await;
     // rt0's successor is no longer the live token: presenting rt0 is reuse.
-    assert_error(
-        app.refresh(&rt0, ana.account).await,
-        StatusCode::UNAUTHORIZED,
-        "refresh_token_reused",
-    )
-    .await;
-    assert_error(
-        app.refresh(t2["refresh_token"].as_str().unwrap(), ana.account)
-            .await,
-        StatusCode::UNAUTHORIZED,
+    app.assert_refresh_fails(&rt0, ana.account, "refresh_token_reused")
+        .await;
+    app.assert_refresh_fails(
+        t2["refresh_token"].as_str().unwrap(),
+        ana.account,
         "invalid_refresh_token",
     )
     .await;
@@ -156,10 +131,7 @@ async fn concurrent(
 async fn strict_mode_concurrent_refreshes_yield_exactly_one_success(b: Backend) {
     let app = spawn_app_with(b, &[("TOKEND_REFRESH_GRACE_SECONDS", "0")]).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     let results = concurrent(&app, &rt0, ana.account, 16).await;
     let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     assert_eq!(ok, 1, "exactly one success: {results:?}");
@@ -180,10 +152,7 @@ async fn strict_mode_concurrent_refreshes_yield_exactly_one_success(b: Backend) 
 async fn grace_mode_concurrent_refreshes_all_get_the_same_successor(b: Backend) {
     let app = spawn_app(b).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     let results = concurrent(&app, &rt0, ana.account, 16).await;
     assert!(
         results.iter().all(|(s, _)| *s == StatusCode::OK),
@@ -204,17 +173,13 @@ async fn grace_mode_concurrent_refreshes_all_get_the_same_successor(b: Backend) 
 async fn idle_session_expires(b: Backend) {
     let app = spawn_app_with(b, &[("TOKEND_SESSION_IDLE_SECONDS", "100")]).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     app.clock.advance(90);
     let t1 = token_of(app.refresh(&rt0, ana.account).await).await;
     app.clock.advance(101);
-    assert_error(
-        app.refresh(t1["refresh_token"].as_str().unwrap(), ana.account)
-            .await,
-        StatusCode::UNAUTHORIZED,
+    app.assert_refresh_fails(
+        t1["refresh_token"].as_str().unwrap(),
+        ana.account,
         "invalid_refresh_token",
     )
     .await;
@@ -223,20 +188,13 @@ async fn idle_session_expires(b: Backend) {
 async fn forged_and_garbage_refresh_tokens_are_rejected(b: Backend) {
     let app = spawn_app(b).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let rt0 = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rt0 = app.first_refresh_token(&ana).await;
     let mut tampered = rt0.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     for bad in [tampered.as_str(), "rt_", "", "eyJhbGciOiJFZERTQSJ9.e30.x"] {
-        assert_error(
-            app.refresh(bad, ana.account).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_refresh_token",
-        )
-        .await;
+        app.assert_refresh_fails(bad, ana.account, "invalid_refresh_token")
+            .await;
     }
     // None of that touched the real session.
     assert_eq!(
@@ -248,20 +206,13 @@ async fn forged_and_garbage_refresh_tokens_are_rejected(b: Backend) {
 async fn absolute_session_lifetime_ends_even_an_active_session(b: Backend) {
     let app = spawn_app_with(b, &[("TOKEND_SESSION_ABSOLUTE_SECONDS", "100")]).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let mut rt = app.signed_in(&ana).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let mut rt = app.first_refresh_token(&ana).await;
     for _ in 0..3 {
         app.clock.advance(30);
         let t = token_of(app.refresh(&rt, ana.account).await).await;
         rt = t["refresh_token"].as_str().unwrap().to_string();
     }
     app.clock.advance(11); // 101 s after sign-in, used 11 s ago
-    assert_error(
-        app.refresh(&rt, ana.account).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
+    app.assert_refresh_fails(&rt, ana.account, "invalid_refresh_token")
+        .await;
 }
