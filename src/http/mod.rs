@@ -72,11 +72,17 @@ pub async fn serve(
     result
 }
 
-/// Periodic upkeep: bounded limiter memory.
+/// Periodic upkeep: every minute (keys, limiter memory, coalesced writes) and, from the first
+/// tick on, every hour (purging dead records).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(RELOAD_INTERVAL.unsigned_abs()));
+    let mut minutes: u64 = 0;
     loop {
         tick.tick().await;
         state.upkeep().await;
+        if minutes.is_multiple_of(60) {
+            state.purge_dead_records().await;
+        }
+        minutes += 1;
     }
 }

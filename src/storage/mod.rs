@@ -163,6 +163,13 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<bool>;
+    /// Deletes sessions revoked before `dead_before`, or idle or absolutely expired for longer
+    /// than `liveness` (shifted back by the same retention); returns how many.
+    async fn purge_sessions(
+        &self,
+        liveness: SessionLiveness,
+        dead_before: UnixTime,
+    ) -> StorageResult<u64>;
     /// The user's live sessions, newest first.
     async fn live_sessions_of(
         &self,

@@ -309,6 +309,23 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn purge_sessions(
+                &self,
+                liveness: SessionLiveness,
+                dead_before: UnixTime,
+            ) -> StorageResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM sessions WHERE revoked_at < $1 OR last_used_at < $2 \
+                     OR created_at < $3",
+                )
+                .bind(dead_before)
+                .bind(liveness.idle_cutoff)
+                .bind(liveness.absolute_cutoff)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn live_sessions_of(
                 &self,
                 user: Uuid,

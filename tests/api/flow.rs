@@ -18,6 +18,7 @@ both_backends!(
     rfc7009_revoke_accepts_form_and_json,
     session_paths_and_headers_edge_cases,
     sign_in_racing_a_password_change_leaves_no_session,
+    dead_sessions_are_purged_after_retention,
     password_hash_is_upgraded_on_sign_in,
 );
 
@@ -516,4 +517,53 @@ async fn sign_in_racing_a_password_change_leaves_no_session(b: Backend) {
         .create_session(&late, &user.password_hash)
         .await
         .unwrap());
+}
+
+async fn dead_sessions_are_purged_after_retention(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let dead = app.signed_in(&ana).await;
+    let live = app.signed_in(&ana).await;
+    let dead_id: uuid::Uuid = dead["session_id"].as_str().unwrap().parse().unwrap();
+    let live_id: uuid::Uuid = live["session_id"].as_str().unwrap().parse().unwrap();
+    app.post(
+        "/v1/auth/sign_out",
+        json!({"refresh_token": dead["refresh_token"]}),
+    )
+    .await;
+    app.state.purge_dead_records().await;
+    assert!(
+        app.state
+            .store
+            .session_by_id(dead_id)
+            .await
+            .unwrap()
+            .is_some(),
+        "kept during retention"
+    );
+    app.clock.advance(tokend::app::DEAD_SESSION_RETENTION + 1);
+    // Keep the live one in use.
+    let t = app
+        .refresh(live["refresh_token"].as_str().unwrap(), ana.account)
+        .await;
+    assert_eq!(t.status(), StatusCode::OK);
+    app.state.purge_dead_records().await;
+    assert!(
+        app.state
+            .store
+            .session_by_id(dead_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "purged"
+    );
+    assert!(
+        app.state
+            .store
+            .session_by_id(live_id)
+            .await
+            .unwrap()
+            .is_some(),
+        "live session untouched"
+    );
 }

@@ -60,6 +60,9 @@ pub trait MfaStore: Send + Sync {
     ) -> StorageResult<bool>;
     /// Stores a new mfa_token, dropping the user's dead ones.
     async fn create_mfa_token(&self, token: &MfaTokenRecord, now: UnixTime) -> StorageResult<()>;
+    /// Deletes every mfa_token that can no longer be used (expired, used or out of attempts) and
+    /// failure windows that ended before `now`; returns how many rows went.
+    async fn purge_mfa_tokens(&self, now: UnixTime, window_secs: i64) -> StorageResult<u64>;
     /// An mfa_token that is unused, unexpired and has attempts left.
     async fn live_mfa_token(
         &self,

@@ -173,6 +173,21 @@ macro_rules! impl_mfa_store {
                 Ok(true)
             }
 
+            async fn purge_mfa_tokens(&self, now: UnixTime, window_secs: i64) -> StorageResult<u64> {
+                let tokens = sqlx::query(
+                    "DELETE FROM mfa_tokens \
+                     WHERE expires_at <= $1 OR used_at IS NOT NULL OR attempts_left <= 0",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                let windows = sqlx::query("DELETE FROM mfa_failures WHERE window_start <= $1")
+                    .bind(now - window_secs)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(tokens.rows_affected() + windows.rows_affected())
+            }
+
             async fn create_mfa_token(
                 &self,
                 t: &$crate::domain::mfa::model::MfaTokenRecord,
