@@ -8,3 +8,4 @@ pub mod password;
 pub mod refresh;
 pub mod sealing;
 pub mod service_token;
+pub mod totp;

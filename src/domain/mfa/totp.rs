@@ -1,6 +1,5 @@
-//! TOTP (RFC 6238 with the RFC 4226 truncation), as authenticator apps expect it: HMAC-SHA-1,
-//! 6 digits, 30-second steps, 160-bit secrets (RFC 4226 section 4, R6). Enrolment, confirmation
-//! and disabling (contract section 7).
+//! TOTP enrolment, confirmation and disabling (contract section 7); the code math is in
+//! [`crate::crypto::totp`].
 //!
 //! Codes are checked for the steps t-1, t and t+1 only (RFC 6238 section 5.2 allows a small
 //! window for clock drift; one step each way is what the contract accepts), comparing in
@@ -9,25 +8,16 @@
 //! stops a replay, also between concurrent requests and nodes.
 
 use serde::{Deserialize, Serialize};
-use totp_rs::{Algorithm, TOTP};
 use uuid::Uuid;
 
 use super::model::MfaProof;
 use super::{mfa_state_error, recovery, MfaCode, PasswordAndCode};
 use crate::app::Tokend;
 use crate::clock::UnixTime;
-use crate::crypto::keys::random_bytes;
-use crate::crypto::opaque::ct_eq;
 use crate::crypto::password::Password;
+use crate::crypto::totp::{self as otp, matching_step, new_secret};
 use crate::domain::principal::UserPrincipal;
 use crate::error::{Error, Result};
-
-/// Seconds per time step (RFC 6238 `X`).
-pub const STEP_SECS: i64 = 30;
-/// Digits per code.
-pub const DIGITS: usize = 6;
-/// Bytes of a new secret: 160 bits, the HMAC-SHA-1 output size RFC 4226 recommends.
-pub const SECRET_BYTES: usize = 20;
 
 /// The issuer authenticator apps show above the code: the host of the configured issuer URL
 /// (`https://auth.example.com` gives `auth.example.com`), so users of several tokend deployments
@@ -52,42 +42,6 @@ pub fn issuer_label(issuer: &str) -> String {
 /// Associated data a user's sealed secret is bound to.
 fn sealing_aad(user: Uuid) -> String {
     format!("tokend:totp:v1:{user}")
-}
-
-fn totp(secret: &[u8], issuer: Option<String>, account: String) -> Result<TOTP> {
-    TOTP::new(
-        Algorithm::SHA1,
-        DIGITS,
-        1,
-        STEP_SECS as u64,
-        secret.to_vec(),
-        issuer,
-        account,
-    )
-    .map_err(|e| Error::internal(format!("TOTP parameters: {e}")))
-}
-
-/// The step among t-1, t, t+1 (after `after`, if given) whose code is `digits`. Every candidate
-/// is computed and compared in constant time, whichever matches.
-pub fn matching_step(
-    secret: &[u8],
-    digits: &str,
-    now: UnixTime,
-    after: Option<i64>,
-) -> Result<Option<i64>> {
-    let totp = totp(secret, None, String::new())?;
-    let current = now.div_euclid(STEP_SECS);
-    let mut found = None;
-    for step in current - 1..=current + 1 {
-        let Ok(time) = u64::try_from(step * STEP_SECS) else {
-            continue;
-        };
-        let matches = ct_eq(&totp.generate(time), digits);
-        if matches && found.is_none() && after.is_none_or(|last| step > last) {
-            found = Some(step);
-        }
-    }
-    Ok(found)
 }
 
 /// `POST /v1/me/mfa/totp` body.
@@ -130,7 +84,7 @@ impl Tokend {
         req: EnrolTotpRequest,
     ) -> Result<TotpEnrolment> {
         let user = self.recheck_password(caller, &req.password).await?;
-        let secret: [u8; SECRET_BYTES] = random_bytes().map_err(Error::internal)?;
+        let secret = new_secret().map_err(Error::internal)?;
         let sealed = self
             .mfa
             .sealer
@@ -148,12 +102,12 @@ impl Tokend {
         }
         // The label may not contain a colon (it separates issuer and account); only display.
         let account = user.login.replace(':', "_");
-        let totp = totp(&secret, Some(self.mfa.issuer_label.clone()), account)?;
+        let (secret, otpauth_uri) =
+            otp::enrolment(&secret, &self.mfa.issuer_label, &account).map_err(Error::internal)?;
         tracing::info!(user = %user.id, "TOTP enrolment started");
         Ok(TotpEnrolment {
-            secret: totp.get_secret_base32(),
-            // totp-rs leaves out parameters equal to the defaults; some apps guess otherwise.
-            otpauth_uri: format!("{}&algorithm=SHA1&digits=6&period=30", totp.get_url()),
+            secret,
+            otpauth_uri,
         })
     }
 
@@ -187,7 +141,9 @@ impl Tokend {
             )
             .map_err(Error::internal)?;
         let step = match req.code.totp_digits() {
-            Some(digits) => matching_step(secret.expose(), &digits, now, None)?,
+            Some(digits) => {
+                matching_step(secret.expose(), &digits, now, None).map_err(Error::internal)?
+            }
             None => None,
         };
         let Some(step) = step else {
@@ -264,7 +220,8 @@ impl Tokend {
             .open(&credential.sealed_secret, sealing_aad(user).as_bytes())
             .map_err(Error::internal)?;
         Ok(
-            matching_step(secret.expose(), digits, now, credential.last_accepted_step)?
+            matching_step(secret.expose(), digits, now, credential.last_accepted_step)
+                .map_err(Error::internal)?
                 .map(MfaProof::TotpStep),
         )
     }
@@ -282,41 +239,6 @@ pub(super) fn wrong_code(attempts_left: Option<u32>) -> Error {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    /// RFC 6238 Appendix B, SHA-1 seed, last six of the eight digits.
-    #[test]
-    fn rfc6238_test_vectors() {
-        let seed = b"12345678901234567890";
-        for (time, code) in [
-            (59, "287082"),
-            (1_111_111_109, "081804"),
-            (1_111_111_111, "050471"),
-            (1_234_567_890, "005924"),
-            (2_000_000_000, "279037"),
-            (20_000_000_000, "353130"),
-        ] {
-            assert_eq!(
-                matching_step(seed, code, time, None).unwrap(),
-                Some(time / STEP_SECS)
-            );
-        }
-    }
-
-    #[test]
-    fn skew_is_one_step_and_steps_only_move_forward() {
-        let seed = b"12345678901234567890";
-        let t = 1_111_111_109;
-        let code = "081804";
-        assert!(matching_step(seed, code, t - 30, None).unwrap().is_some());
-        assert!(matching_step(seed, code, t + 30, None).unwrap().is_some());
-        assert!(matching_step(seed, code, t + 60, None).unwrap().is_none());
-        assert!(matching_step(seed, code, t - 60, None).unwrap().is_none());
-        let step = t / STEP_SECS;
-        assert!(matching_step(seed, code, t, Some(step)).unwrap().is_none());
-        assert!(matching_step(seed, code, t, Some(step - 1))
-            .unwrap()
-            .is_some());
-    }
 
     #[test]
     fn issuer_label_is_the_host() {
