@@ -31,7 +31,7 @@ impl Tokend {
         self.store
             .user_by_login(&login)
             .await?
-            .ok_or(Error::NotFound)
+            .ok_or_else(|| Error::field("login", format!("no user with login {login:?}")))
     }
 
     /// Disables (revoking every session at once) or re-enables a user.
@@ -74,7 +74,7 @@ impl Tokend {
         self.store
             .account_by_id(account)
             .await?
-            .ok_or(Error::NotFound)?;
+            .ok_or_else(|| Error::field("account_uuid", format!("no account {account}")))?;
         self.store
             .upsert_membership(user.id, account, role, self.clock.now())
             .await?;
@@ -87,7 +87,10 @@ impl Tokend {
         if self.store.remove_membership(user.id, account).await? {
             Ok(())
         } else {
-            Err(Error::NotFound)
+            Err(Error::field(
+                "account_uuid",
+                format!("{login:?} is not a member of {account}"),
+            ))
         }
     }
 }
