@@ -19,6 +19,7 @@ both_backends!(
     session_paths_and_headers_edge_cases,
     sign_in_racing_a_password_change_leaves_no_session,
     dead_sessions_are_purged_after_retention,
+    admin_commands_name_what_is_missing,
     password_hash_is_upgraded_on_sign_in,
 );
 
@@ -566,4 +567,61 @@ async fn dead_sessions_are_purged_after_retention(b: Backend) {
             .is_some(),
         "live session untouched"
     );
+}
+
+async fn admin_commands_name_what_is_missing(b: Backend) {
+    use tokend::error::Error;
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "viewer").await;
+    let field_of = |r: Result<(), Error>| match r {
+        Err(Error::InvalidRequest { field, message, .. }) => (field.unwrap(), message),
+        other => panic!("unexpected {other:?}"),
+    };
+    let (field, message) = field_of(
+        app.state
+            .add_member("nobody@example.com", ana.account, "owner")
+            .await,
+    );
+    assert_eq!(field, "login");
+    assert!(message.contains("nobody@example.com"));
+    let (field, _) = field_of(
+        app.state
+            .add_member("ana@example.com", uuid::Uuid::new_v4(), "owner")
+            .await,
+    );
+    assert_eq!(field, "account_uuid");
+    let (field, message) = field_of(
+        app.state
+            .add_member("ana@example.com", ana.account, "boss")
+            .await,
+    );
+    assert_eq!(field, "role");
+    assert!(message.contains("viewer"));
+    let other = app.state.add_account("Elsewhere").await.unwrap();
+    let (field, _) = field_of(app.state.remove_member("ana@example.com", other).await);
+    assert_eq!(field, "account_uuid");
+    // A role change applies from the next refresh.
+    let rt = app.first_refresh_token(&ana).await;
+    app.state
+        .add_member("ana@example.com", ana.account, "admin")
+        .await
+        .unwrap();
+    let t: Value = app.refresh(&rt, ana.account).await.json().await.unwrap();
+    assert!(
+        t["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .any(|s| s == "photos:delete"),
+        "{t}"
+    );
+    // Duplicate logins are refused whatever their case.
+    assert!(app
+        .state
+        .add_user(
+            "ANA@example.com",
+            &tokend::crypto::password::Password::new(PASSWORD)
+        )
+        .await
+        .is_err());
 }
