@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin;
 mod errors;
 mod flow;
 mod introspection;
@@ -13,3 +14,4 @@ mod rate_limits;
 mod refresh;
 mod restart;
 mod service_tokens;
+mod sessions;
