@@ -3,8 +3,9 @@
 //!
 //! A signing key's `kid` is its file stem, `<alg>-<created unix seconds>-<8 hex>`, so the creation
 //! time survives copies and backups. The newest key signs once it has been published for
-//! [`ACTIVATION_DELAY`] (so every JWKS cache has seen it before tokens carry its kid); until then,
-//! and when it is the only key, the newest key signs. Keys are never removed by tokend: an operator
+//! [`ACTIVATION_DELAY`] (so every JWKS cache has seen it before tokens carry its kid); until then
+//! the key before it keeps signing, and when no key is that old yet (a fresh install), the oldest
+//! signs. Keys are never removed by tokend: an operator
 //! deletes a retired key's file after at least one access-token lifetime.
 
 use std::collections::BTreeMap;
@@ -247,12 +248,13 @@ impl KeyRing {
 
     /// The key that signs at `now` (see the module docs for the rule).
     pub fn signer(&self, now: UnixTime) -> &SigningKey {
-        let newest = self.keys.len() - 1;
+        // When no key is old enough (a fresh install that already got a second key), the oldest
+        // signs: it has been published the longest.
         self.keys
             .iter()
             .rev()
             .find(|k| k.created_at + ACTIVATION_DELAY <= now)
-            .unwrap_or(&self.keys[newest])
+            .unwrap_or(&self.keys[0])
     }
 
     /// Every key, oldest first.
@@ -339,6 +341,16 @@ mod tests {
         let ring = KeyRing::load(dir.path()).unwrap();
         assert_eq!(ring.signer(5_000).kid, old);
         assert_eq!(ring.signer(5_000 + ACTIVATION_DELAY).kid, new);
+    }
+
+    #[test]
+    fn second_key_on_a_fresh_install_waits_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = generate_key(dir.path(), KeyAlg::Ed25519, 1_000).unwrap();
+        let second = generate_key(dir.path(), KeyAlg::Es256, 1_100).unwrap();
+        let ring = KeyRing::load(dir.path()).unwrap();
+        assert_eq!(ring.signer(1_100).kid, first);
+        assert_eq!(ring.signer(1_100 + ACTIVATION_DELAY).kid, second);
     }
 
     #[test]

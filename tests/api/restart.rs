@@ -178,23 +178,97 @@ async fn kill_dash_nine_then_restart_loses_nothing(b: Backend) {
     assert_eq!(me.status(), StatusCode::OK);
     let r = refresh(t1["refresh_token"].as_str().unwrap().to_string()).await;
     assert_eq!(r.status(), StatusCode::OK);
-    // And the spent one is still known as spent.
+    // And the spent one is still known as spent (which revokes that session).
     let r = refresh(signed["refresh_token"].as_str().unwrap().to_string()).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_error(r, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
 
     assert!(
         bin.run(&["keys", "list"], None) == kid,
         "no key was added by the restart"
     );
-    // `user disable` kills the session at once.
+    // `user disable` kills a live session at once; `user enable` lets the user sign in again.
+    let sign_in = || {
+        client
+            .post(format!("{base}/v1/auth/sign_in"))
+            .json(&json!({"login": "ana@example.com", "password": PASSWORD, "device": {"name": "tablet"}}))
+            .send()
+    };
+    let fresh: Value = sign_in().await.unwrap().json().await.unwrap();
+    let t3: Value = refresh(fresh["refresh_token"].as_str().unwrap().to_string())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let me = |token: String| {
+        client
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        me(t3["access_token"].as_str().unwrap().to_string())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     bin.run(&["user", "disable", "ana@example.com"], None);
-    let me = client
-        .get(format!("{base}/v1/me"))
-        .bearer_auth(t1["access_token"].as_str().unwrap())
+    let r = me(t3["access_token"].as_str().unwrap().to_string())
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(
+        sign_in().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "user_disabled",
+    )
+    .await;
+    bin.run(&["user", "enable", "ana@example.com"], None);
+    assert_eq!(sign_in().await.unwrap().status(), StatusCode::OK);
+    // `member remove` ends access to the account at the next refresh.
+    let fresh: Value = sign_in().await.unwrap().json().await.unwrap();
+    bin.run(&["member", "remove", "ana@example.com", &account], None);
+    let r = refresh(fresh["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_error(r, StatusCode::FORBIDDEN, "account_access_denied").await;
+    // The password policy holds for `user add` too, and nothing is created.
+    let out = bin
+        .command(&["user", "add", "bob@example.com", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = {
+        let mut out = out;
+        out.stdin
+            .take()
+            .unwrap()
+            .write_all(b"password123\n")
+            .unwrap();
+        out.wait_with_output().unwrap()
+    };
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("common"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = client
+        .post(format!("{base}/v1/auth/sign_in"))
+        .json(&json!({"login": "bob@example.com", "password": "password123", "device": {"name": "x"}}))
         .send()
         .await
         .unwrap();
-    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    assert_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    // Keys: generate adds an ES256 key that is listed (and not yet signing).
+    let es_kid = bin.run(&["keys", "generate", "--alg", "es256"], None);
+    let list = bin.run(&["keys", "list"], None);
+    let es_line = list.lines().find(|l| l.starts_with(es_kid.trim())).unwrap();
+    assert!(
+        es_line.contains("es256") && !es_line.trim_end().ends_with("yes"),
+        "{list}"
+    );
+    bin.run(&["migrate"], None);
     server.kill().unwrap();
     server.wait().unwrap();
 }
