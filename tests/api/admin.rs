@@ -58,15 +58,28 @@ async fn admin_commands_name_what_is_missing(b: Backend) {
             .any(|s| s == "photos:delete"),
         "{t}"
     );
-    // Duplicate logins are refused whatever their case.
-    assert!(app
+    // Duplicate logins are refused whatever their case, and the original user is untouched.
+    let dup = app
         .state
         .add_user(
             "ANA@example.com",
-            &tokend::crypto::password::Password::new(PASSWORD)
+            &tokend::crypto::password::Password::new("another passphrase 7"),
         )
-        .await
-        .is_err());
+        .await;
+    assert!(
+        matches!(
+            dup,
+            Err(Error::InvalidRequest {
+                reason: Some("conflict"),
+                ..
+            })
+        ),
+        "{dup:?}"
+    );
+    assert_eq!(
+        app.sign_in("ana@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
 }
 
 async fn non_member_and_removed_membership_get_403(b: Backend) {

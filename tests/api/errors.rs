@@ -142,6 +142,17 @@ async fn envelope_for_routing_and_body_errors(b: Backend) {
         .await
         .unwrap();
     assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "request_too_large").await;
+    // Just under 1 MiB is read (and then refused for what it says, not for its size).
+    let big = format!("{{\"login\": \"{}\"}}", "a".repeat(1024 * 1024 - 100));
+    let r = app
+        .client
+        .post(&sign_in)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
 
     // Password bodies never echo back.
     let r = app

@@ -18,6 +18,7 @@ async fn sign_in_then_token_then_me(b: Backend) {
     let ana = app.seed_user("ana@example.com", "owner").await;
     let r = app.sign_in("ana@example.com", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
     let body: Value = r.json().await.unwrap();
     assert!(body["refresh_token"].as_str().unwrap().starts_with("rt_"));
     assert_eq!(body["user"]["login"], "ana@example.com");
@@ -97,6 +98,25 @@ async fn scope_subset_and_escalation(b: Backend) {
         )
         .await;
     assert_error(r, StatusCode::BAD_REQUEST, "invalid_scope").await;
+    // An ill-typed scope or account is a 400 naming the field, and spends nothing either.
+    for (body, field) in [
+        (
+            json!({"refresh_token": rt, "account_uuid": vic.account, "scope": 5}),
+            "scope",
+        ),
+        (
+            json!({"refresh_token": rt, "account_uuid": 7}),
+            "account_uuid",
+        ),
+    ] {
+        let e = assert_error(
+            app.post("/v1/auth/token", body).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+        assert_eq!(e["error"]["details"]["field"], field);
+    }
     // Neither failure spent the token; a subset works.
     let r = app
         .post("/v1/auth/token", json!({"refresh_token": rt, "account_uuid": vic.account, "scope": "tags:read photos:read"}))

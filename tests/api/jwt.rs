@@ -51,8 +51,21 @@ fn signing_key(app: &TestApp) -> (String, EncodingKey) {
 async fn independent_verifier_accepts_issued_tokens(b: Backend) {
     let app = spawn_app(b).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
-    let signed_in = app.signed_in(&ana).await;
-    let (access, _) = app.access_token(&ana).await;
+    // An app that names its OAuth client id gets it in the `client_id` claim.
+    let r = app
+        .post(
+            "/v1/auth/sign_in",
+            json!({"login": ana.login, "password": ana.password, "device": {"name": "phone", "client_id": "photos-ios"}}),
+        )
+        .await;
+    let signed_in: Value = r.json().await.unwrap();
+    let t: Value = app
+        .refresh(signed_in["refresh_token"].as_str().unwrap(), ana.account)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = t["access_token"].as_str().unwrap().to_string();
     let header = decode_header(&access).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -72,12 +85,12 @@ async fn independent_verifier_accepts_issued_tokens(b: Backend) {
     let c = data.claims;
     assert_eq!(c["sub"], ana.user.to_string());
     assert_eq!(c["account_uuid"], ana.account.to_string());
-    assert_eq!(c["client_id"], "tokend");
+    assert_eq!(c["client_id"], "photos-ios");
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 900);
     assert_eq!(c["nbf"], c["iat"]);
     assert!(c["jti"].as_str().is_some_and(|j| !j.is_empty()));
     assert!(c["sid"].as_str().is_some());
-    assert_ne!(
+    assert_eq!(
         c["sid"], signed_in["session_id"],
         "the access token is bound to its own session"
     );
@@ -172,13 +185,16 @@ async fn forged_tokens_are_refused(b: Backend) {
         StatusCode::OK
     );
 
+    // Without a client id in the device, the claim is "tokend".
+    assert_eq!(claims["client_id"], "tokend");
+
     app.clock.advance(901);
-    assert_error(
-        app.get_bearer("/v1/me", &access).await,
-        StatusCode::UNAUTHORIZED,
-        "token_expired",
-    )
-    .await;
+    let r = app.get_bearer("/v1/me", &access).await;
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    assert_error(r, StatusCode::UNAUTHORIZED, "token_expired").await;
 }
 
 async fn discovery_metadata(b: Backend) {

@@ -34,6 +34,9 @@ async fn rotation_spends_each_token_once(b: Backend) {
     let t2 = token_of(app.refresh(rt1, ana.account).await).await;
     assert_ne!(t2["refresh_token"], t1["refresh_token"]);
     assert_ne!(t2["access_token"], t1["access_token"]);
+    // Each token worked exactly once: presenting a spent one now is reuse.
+    app.assert_refresh_fails(rt1, ana.account, "refresh_token_reused")
+        .await;
 }
 
 async fn reuse_after_window_revokes_whole_session(b: Backend) {

@@ -49,7 +49,15 @@ async fn sign_out_and_remote_session_revoke(b: Backend) {
 
     // Two devices; the phone lists both and revokes the laptop.
     let (phone_access, _) = app.access_token(&ana).await;
-    let laptop = app.signed_in(&ana).await;
+    let laptop: Value = app
+        .post(
+            "/v1/auth/sign_in",
+            json!({"login": ana.login, "password": ana.password, "device": {"name": "Laptop", "platform": "macos", "app_version": "1.2.3"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let list: Value = app
         .get_bearer("/v1/auth/sessions", &phone_access)
         .await
@@ -58,8 +66,24 @@ async fn sign_out_and_remote_session_revoke(b: Backend) {
         .unwrap();
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
-    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
-    assert_eq!(sessions[0]["device"]["name"], "Test phone");
+    let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["device"]["name"], "Test phone");
+    let listed_laptop = sessions
+        .iter()
+        .find(|s| s["id"] == laptop["session_id"])
+        .unwrap();
+    assert_eq!(listed_laptop["current"], false);
+    assert_eq!(
+        listed_laptop["device"],
+        json!({"name": "Laptop", "platform": "macos", "app_version": "1.2.3"})
+    );
+    assert_eq!(listed_laptop["last_ip"], "127.0.0.1");
+    let created = listed_laptop["created_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok() && created.ends_with('Z'),
+        "{created}"
+    );
     let laptop_id = laptop["session_id"].as_str().unwrap();
     let r = app
         .client
@@ -130,8 +154,13 @@ async fn password_change_revokes_other_sessions(b: Backend) {
         .await;
     let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert_eq!(e["error"]["details"]["reason"], "too_common");
-    // Nothing changed so far: the old password still works.
+    // Nothing changed so far: the old password still works and the other session is alive.
     app.signed_in(&ana).await;
+    let other_rt = app
+        .refresh(other["refresh_token"].as_str().unwrap(), ana.account)
+        .await;
+    assert_eq!(other_rt.status(), StatusCode::OK);
+    let other: Value = other_rt.json().await.unwrap();
 
     let r = app
         .post_bearer(

@@ -29,6 +29,14 @@ async fn tampered_checksum_is_refused_without_a_database_read(b: Backend) {
     // wrong checksum still gets its 401, so it never needed one.
     app.state.store.close().await;
     let r = app.get_bearer("/v1/me", &token).await;
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     let unknown = tokend::crypto::service_token::generate("tkd_live");
     let r = app.get_bearer("/v1/me", unknown.expose()).await;
