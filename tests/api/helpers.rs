@@ -71,6 +71,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub state: AppState,
     pub dir: tempfile::TempDir,
+    env: HashMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -87,8 +88,15 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
+    start_node(env, ManualClock::starting_now(), dir).await
+}
+
+async fn start_node(
+    env: HashMap<String, String>,
+    clock: ManualClock,
+    dir: tempfile::TempDir,
+) -> TestApp {
     let settings = Settings::from_map(&env).unwrap();
-    let clock = ManualClock::starting_now();
     let state = Tokend::build(settings, Arc::new(clock.clone()))
         .await
         .unwrap();
@@ -104,6 +112,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         clock,
         state,
         dir,
+        env,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -226,6 +235,17 @@ impl TestApp {
             t["access_token"].as_str().unwrap().to_string(),
             t["refresh_token"].as_str().unwrap().to_string(),
         )
+    }
+
+    /// Another tokend node on the same database and keys directory, as in a cluster behind a
+    /// load balancer; it shares this node's clock.
+    pub async fn second_node(&self) -> TestApp {
+        start_node(
+            self.env.clone(),
+            self.clock.clone(),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
     }
 
     /// Stops the server gracefully.

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin;
+mod cluster;
 mod errors;
 mod flow;
 mod introspection;
