@@ -260,6 +260,14 @@ async fn disable_turns_mfa_off(b: Backend) {
         )
         .await;
     assert_error(r, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+    // Neither failure turned MFA off: sign-in still asks for the second factor.
+    let still_on: Value = app
+        .sign_in(&ana.seeded.login, PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still_on["mfa_required"], true, "{still_on}");
     let r = app
         .delete_bearer(
             path,

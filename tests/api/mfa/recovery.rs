@@ -48,6 +48,20 @@ async fn regenerating_recovery_codes_kills_the_old_ones(b: Backend) {
         .post_bearer(
             path,
             &ana.access,
+            json!({"password": "not-the-password", "code": ana.code(&app, 0)}),
+        )
+        .await;
+    assert_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    // Neither failure touched the codes: an old one still signs in.
+    let token = app.mfa_token(&ana.seeded).await;
+    assert_eq!(
+        app.mfa(&token, &ana.recovery_codes[2]).await.status(),
+        StatusCode::OK
+    );
+    let r = app
+        .post_bearer(
+            path,
+            &ana.access,
             json!({"password": PASSWORD, "code": ana.code(&app, 0)}),
         )
         .await;

@@ -151,6 +151,13 @@ async fn expired_tokens_get_token_expired(b: Backend) {
         let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
         assert_eq!(e["error"]["details"]["field"], "expires_at");
     }
+    let list: Value = app
+        .get_bearer("/v1/service_tokens", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["service_tokens"], json!([]), "nothing was created");
 }
 
 async fn deactivate_then_reactivate(b: Backend) {
