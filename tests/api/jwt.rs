@@ -13,6 +13,7 @@ use crate::both_backends;
 use crate::helpers::*;
 
 both_backends!(
+    es256_and_rs256_keys_sign_after_reload_and_verify_independently,
     independent_verifier_accepts_issued_tokens,
     forged_tokens_are_refused,
     discovery_metadata
@@ -235,4 +236,40 @@ async fn discovery_metadata(b: Backend) {
         .unwrap();
     assert!(raw["keys"][0].get("d").is_none(), "no private material");
     assert_eq!(raw["keys"][0]["alg"], "EdDSA");
+}
+
+async fn es256_and_rs256_keys_sign_after_reload_and_verify_independently(b: Backend) {
+    use tokend::crypto::keys::{generate_key, KeyAlg, ACTIVATION_DELAY};
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let keys_dir = app.dir.path().join("keys");
+    for (alg, jws) in [
+        (KeyAlg::Es256, Algorithm::ES256),
+        (KeyAlg::Rs256, Algorithm::RS256),
+    ] {
+        // A key generated on another node a while ago: published, and old enough to sign.
+        let created = tokend::clock::Clock::now(&app.clock) - ACTIVATION_DELAY;
+        let kid = generate_key(&keys_dir, alg, created).unwrap();
+        assert!(app.state.access_tokens.reload(&keys_dir).unwrap());
+        let (access, _) = app.access_token(&ana).await;
+        let header = decode_header(&access).unwrap();
+        assert_eq!(
+            (header.alg, header.kid.as_deref()),
+            (jws, Some(kid.as_str()))
+        );
+        let keys = jwks(&app).await;
+        let jwk = keys.find(&kid).expect("published");
+        let mut validation = Validation::new(jws);
+        validation.set_audience(&["tokend"]);
+        validation.set_issuer(&["http://tokend.test"]);
+        let data =
+            decode::<Value>(&access, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap();
+        assert_eq!(data.claims["sub"], ana.user.to_string());
+        assert_eq!(
+            app.get_bearer("/v1/me", &access).await.status(),
+            StatusCode::OK
+        );
+        // A second later, so the next key is strictly newer than this one.
+        app.clock.advance(1);
+    }
 }
