@@ -1,18 +1,16 @@
 //! Handlers of the user sign-in flow (contract section 3). Each extracts, calls the domain and
 //! maps the result; nothing else.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use uuid::Uuid;
 
-use super::extract::{ClientIp, JsonBody, TokenParam, UserCaller};
+use super::extract::{ClientIp, JsonBody, PathId, TokenParam, UserCaller};
 use crate::app::AppState;
 use crate::domain::refresh::{TokenRequest, TokenResponse};
 use crate::domain::sessions::SessionList;
 use crate::domain::sign_in::{SignInOutcome, SignInRequest};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// `POST /v1/auth/sign_in`.
 pub async fn sign_in(
@@ -70,12 +68,8 @@ pub async fn list_sessions(
 pub async fn delete_session(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
-    id: std::result::Result<Path<String>, PathRejection>,
+    PathId(id): PathId,
 ) -> Result<StatusCode> {
-    let id = id
-        .ok()
-        .and_then(|Path(id)| Uuid::parse_str(&id).ok())
-        .ok_or(Error::NotFound)?;
     state.revoke_own_session(&user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,10 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 use super::client_ip::resolve_client_ip;
 use crate::app::AppState;
@@ -174,6 +175,27 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
                 .map(str::trim)
         })
         .filter(|t| !t.is_empty())
+}
+
+/// The `{id}` of a resource route. An id that is not a UUID (or cannot even be percent-decoded)
+/// names nothing, so it is `not_found` like any other unknown id, in the contract's envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub Uuid);
+
+impl FromRequestParts<AppState> for PathId {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::NotFound)?;
+        Uuid::parse_str(&id)
+            .map(PathId)
+            .map_err(|_| Error::NotFound)
+    }
 }
 
 /// The client's address per the trusted-proxy rule (contract section 8).

@@ -1,24 +1,18 @@
 //! Handlers of the service-token management API (contract section 5). Each extracts, calls the
 //! domain and maps the result; the rules live in `domain::service_tokens`.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value};
 
-use super::extract::{ClientIp, JsonBody, UserCaller};
+use super::extract::{ClientIp, JsonBody, PathId, UserCaller};
 use crate::app::AppState;
 use crate::domain::service_tokens::{
     CreateServiceTokenRequest, CreatedServiceToken, ServiceTokenList, ServiceTokenView,
 };
-use crate::error::{Error, Result};
-
-/// The `{id}` segment; one that cannot even be decoded is as unknown as any other bad id.
-fn token_id(path: std::result::Result<Path<String>, PathRejection>) -> Result<String> {
-    path.map(|Path(id)| id).map_err(|_| Error::NotFound)
-}
+use crate::error::Result;
 
 /// The routes this module serves.
 pub fn routes() -> Router<AppState> {
@@ -58,12 +52,9 @@ pub async fn list_service_tokens(
 pub async fn get_service_token(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
-    id: std::result::Result<Path<String>, PathRejection>,
+    PathId(id): PathId,
 ) -> Result<Json<ServiceTokenView>> {
-    state
-        .get_service_token(&user, &token_id(id)?)
-        .await
-        .map(Json)
+    state.get_service_token(&user, id).await.map(Json)
 }
 
 /// `PATCH /v1/service_tokens/{id}`: `name` and `active` only.
@@ -71,11 +62,11 @@ pub async fn update_service_token(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
     ClientIp(ip): ClientIp,
-    id: std::result::Result<Path<String>, PathRejection>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Json<ServiceTokenView>> {
     state
-        .update_service_token(&user, &token_id(id)?, &body, ip)
+        .update_service_token(&user, id, &body, ip)
         .await
         .map(Json)
 }
@@ -85,10 +76,8 @@ pub async fn delete_service_token(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
     ClientIp(ip): ClientIp,
-    id: std::result::Result<Path<String>, PathRejection>,
+    PathId(id): PathId,
 ) -> Result<StatusCode> {
-    state
-        .delete_service_token(&user, &token_id(id)?, ip)
-        .await?;
+    state.delete_service_token(&user, id, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
