@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::scopes::{is_valid_scope_name, join_scopes, split_scopes};
+use super::scopes::{join_scopes, split_scopes};
 use crate::app::Tokend;
 use crate::crypto::jwt::AccessGrant;
 use crate::error::{Error, Result};
@@ -198,17 +198,10 @@ impl Tokend {
         let Some(requested) = requested.filter(|r| !r.trim().is_empty()) else {
             return Ok(join_scopes(&held));
         };
-        let wanted = split_scopes(requested);
-        for scope in &wanted {
-            if !is_valid_scope_name(scope)
-                || !self.vocabulary.contains(scope)
-                || !held.contains(scope)
-            {
-                return Err(Error::InvalidScope {
-                    scope: scope.clone(),
-                });
-            }
-        }
+        let wanted = self
+            .vocabulary
+            .narrow(split_scopes(requested), &held)
+            .map_err(|scope| Error::InvalidScope { scope })?;
         Ok(join_scopes(&wanted))
     }
 

@@ -120,6 +120,26 @@ impl Vocabulary {
         self.roles.get(role)
     }
 
+    /// Narrows `held` to `requested`: every requested scope must be well-formed, in the
+    /// vocabulary and held. The one rule behind user-token down-scoping and service-token
+    /// creation, so neither can escalate. `Err` names the first scope that fails.
+    pub fn narrow(
+        &self,
+        requested: impl IntoIterator<Item = String>,
+        held: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, String> {
+        requested
+            .into_iter()
+            .map(|scope| {
+                if is_valid_scope_name(&scope) && self.contains(&scope) && held.contains(&scope) {
+                    Ok(scope)
+                } else {
+                    Err(scope)
+                }
+            })
+            .collect()
+    }
+
     /// Role names.
     pub fn roles(&self) -> impl Iterator<Item = &str> {
         self.roles.keys().map(String::as_str)
@@ -168,6 +188,27 @@ mod tests {
         let typo = Vocabulary::parse("scope = [\"a\"]\n[roles]\nx = []").unwrap_err();
         assert!(format!("{typo:#}").contains("scope"));
         assert!(Vocabulary::parse("scopes = [\"a\", \"a\"]\n[roles]\nx = []").is_err());
+    }
+
+    #[test]
+    fn narrowing_never_escalates() {
+        let v = Vocabulary::builtin();
+        let held: BTreeSet<String> = ["photos:read".to_string(), "tags:read".to_string()].into();
+        let ok = v.narrow(["tags:read".to_string()], &held).unwrap();
+        assert_eq!(ok.into_iter().collect::<Vec<_>>(), ["tags:read"]);
+        assert_eq!(
+            v.narrow(["photos:write".to_string()], &held),
+            Err("photos:write".to_string())
+        );
+        assert_eq!(
+            v.narrow(["made:up".to_string()], &held),
+            Err("made:up".to_string())
+        );
+        let odd: BTreeSet<String> = ["Bad Name".to_string()].into();
+        assert_eq!(
+            v.narrow(["Bad Name".to_string()], &odd),
+            Err("Bad Name".to_string())
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::app::Tokend;
 use crate::crypto::service_token::{self, ServiceTokenHash};
 use crate::domain::allowlist;
 use crate::domain::principal::UserPrincipal;
-use crate::domain::scopes::{is_valid_scope_name, TOKENS_MANAGE};
+use crate::domain::scopes::TOKENS_MANAGE;
 use crate::error::{Error, Result};
 use crate::storage::{AuditContext, CreateOutcome, ServiceTokenPatch, ServiceTokenRecord};
 
@@ -130,18 +130,10 @@ impl Tokend {
         if requested.is_empty() {
             return Err(Error::field("scopes", "at least one scope is required"));
         }
-        for scope in requested {
-            if scope == TOKENS_MANAGE
-                || !is_valid_scope_name(scope)
-                || !self.vocabulary.contains(scope)
-                || !delegable.contains(scope)
-            {
-                return Err(Error::InvalidScope {
-                    scope: scope.clone(),
-                });
-            }
-        }
-        Ok(requested.iter().cloned().collect())
+        // `delegable` never holds `tokens:manage`, so it can never be granted.
+        self.vocabulary
+            .narrow(requested.iter().cloned(), delegable)
+            .map_err(|scope| Error::InvalidScope { scope })
     }
 
     fn audit_context(&self, user: &UserPrincipal, ip: IpAddr) -> AuditContext {
