@@ -109,6 +109,26 @@ pub async fn me_from(app: &TestApp, token: &str, ip: &str) -> Response {
 }
 
 /// The token with one character of its random part changed, so the checksum no longer matches.
+/// Asserts that `access`'s account cannot see, change or delete token `id` (404 each time),
+/// and returns the list `access` does see.
+pub async fn assert_token_out_of_reach(app: &TestApp, access: &str, id: &str) -> Value {
+    let r = app
+        .get_bearer(&format!("/v1/service_tokens/{id}"), access)
+        .await;
+    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    for active in [false, true] {
+        let r = patch_token(app, access, id, json!({"active": active})).await;
+        assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let r = delete_token(app, access, id).await;
+    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    app.get_bearer("/v1/service_tokens", access)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn tampered(token: &str) -> String {
     let mut bytes = token.as_bytes().to_vec();
     let i = PREFIX.len() + 5;

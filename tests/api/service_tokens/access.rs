@@ -148,20 +148,7 @@ async fn another_accounts_token_is_not_found(b: Backend) {
     let (_, ana) = owner(&app, "ana@example.com").await;
     let (_, bo) = owner(&app, "bo@example.com").await;
     let (id, token) = simple_token(&app, &ana, "Ana's").await;
-    let r = app
-        .get_bearer(&format!("/v1/service_tokens/{id}"), &bo)
-        .await;
-    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = patch_token(&app, &bo, &id, json!({"active": false})).await;
-    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = delete_token(&app, &bo, &id).await;
-    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let list: Value = app
-        .get_bearer("/v1/service_tokens", &bo)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = assert_token_out_of_reach(&app, &bo, &id).await;
     assert_eq!(list["service_tokens"], json!([]));
     for bad in ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "%FF"] {
         let r = app

@@ -246,20 +246,7 @@ async fn delete_takes_effect_on_the_next_request(b: Backend) {
     assert_eq!(e["error"]["details"]["reason"], "deleted");
 
     // Gone from management too; the other token is untouched.
-    let r = app
-        .get_bearer(&format!("/v1/service_tokens/{id}"), &access)
-        .await;
-    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = patch_token(&app, &access, &id, json!({"active": true})).await;
-    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = delete_token(&app, &access, &id).await;
-    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let list: Value = app
-        .get_bearer("/v1/service_tokens", &access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = assert_token_out_of_reach(&app, &access, &id).await;
     assert_eq!(list["service_tokens"].as_array().unwrap().len(), 1);
     assert_eq!(list["service_tokens"][0]["name"], "Kept");
     assert_eq!(
