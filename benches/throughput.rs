@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokend::app::Tokend;
+use tokend::app;
 use tokend::clock::SystemClock;
 use tokend::config::Settings;
 use tokend::crypto::jwt::{AccessGrant, AccessTokens};
@@ -152,7 +152,7 @@ async fn http_rows(label: &str, db_url: String) -> Vec<Row> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let state = Tokend::build(Settings::from_map(&env).unwrap(), Arc::new(SystemClock))
+    let state = app::build(Settings::from_map(&env).unwrap(), Arc::new(SystemClock))
         .await
         .unwrap();
     state

@@ -8,11 +8,12 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
-use crate::app::Tokend;
+use crate::app;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::keys::{generate_key, KeyAlg, KeyRing};
 use crate::crypto::password::Password;
+use crate::domain::Tokend;
 
 /// tokend: sign-in, rotating refresh tokens, JWT access tokens and service tokens.
 #[derive(Debug, Parser)]
@@ -155,7 +156,7 @@ pub async fn run_admin(command: Command, settings: Settings) -> anyhow::Result<(
             Ok(())
         }
         other => {
-            let app = Tokend::build(settings, Arc::new(clock)).await?;
+            let app = app::build(settings, Arc::new(clock)).await?;
             let result = admin(&app, other).await;
             app.shutdown().await;
             result

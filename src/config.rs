@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::http::client_ip::TrustedProxies;
+use crate::trusted_proxies::TrustedProxies;
 
 /// Argon2id cost, configurable so tests can run with cheap parameters without `cfg(test)` code.
 #[derive(Clone, Debug, PartialEq, Eq)]

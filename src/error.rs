@@ -1,8 +1,6 @@
 //! The one error type of tokend's domain, named after the contract's error codes (section 2).
 //! It is mapped to the wire envelope exactly once, in `http::error`.
 
-use crate::storage::StorageError;
-
 /// Why a service token stopped working (contract: `details.reason` of `token_revoked`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokedReason {
@@ -140,21 +138,6 @@ impl Error {
     /// A 500 whose cause is logged but not sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
-    }
-}
-
-impl From<StorageError> for Error {
-    fn from(e: StorageError) -> Self {
-        match e {
-            StorageError::NotFound => Self::NotFound,
-            StorageError::Conflict(what) => Self::InvalidRequest {
-                message: format!("{what} already exists"),
-                field: None,
-                reason: Some("conflict"),
-            },
-            StorageError::Unavailable(_) => Self::Unavailable,
-            StorageError::Other(cause) => Self::Internal(cause),
-        }
     }
 }
 

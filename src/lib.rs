@@ -1,11 +1,29 @@
 //! tokend: a token issuer.
 //!
 //! # Layout
-//! - [`http`]: the only place with axum types; thin handlers mapping the domain to the wire contract.
+//! Imports run one way, top to bottom; no module imports one above it (`ARCHITECTURE.md` draws it).
+//!
+//! - [`http`]: the only place with axum types. Thin handlers extract, call the domain and map the
+//!   result to the wire contract; [`http::client_ip`] resolves the caller's address.
+//! - [`cli`]: the `tokend` admin commands; calls the domain like a handler does.
+//! - [`app`]: assembly. Builds the one [`domain::Tokend`] from settings, storage and keys, and
+//!   names the `Arc` handle ([`app::AppState`]) that `http` shares.
 //! - [`domain`]: the rules (sign-in, rotation, MFA, scopes, service tokens), free of axum and sqlx.
-//! - [`storage`]: the only place with sqlx; one trait, a SQLite and a PostgreSQL implementation.
-//! - [`crypto`]: every piece of secret material (keys, JWTs, opaque tokens, password hashing, AEAD).
-//! - [`config`]: typed settings from the environment and an optional `tokend.toml`.
+//!   It owns the state type, [`domain::Tokend`], and each module adds methods for its part of the
+//!   contract. The domain owns it (rather than each part receiving only its handles) because the
+//!   rules cross-cut: a refresh needs the store, clock, keys, vocabulary and metrics at once, and one
+//!   type keeps every handler's signature the same. The state's own fields defined in the domain
+//!   (`MfaState`, `ServiceTokenState`, `Vocabulary`) live in files that import nothing that
+//!   imports `Tokend`, so there is no circle inside the domain either.
+//! - [`storage`]: the only place with sqlx; one [`storage::Store`] trait, a SQLite and a PostgreSQL
+//!   implementation. What it accepts and returns (records) is defined in storage; the domain maps
+//!   records to its own types where they differ (e.g. `Device` to `DeviceRecord`).
+//! - [`crypto`]: every piece of secret material (keys and their files, JWTs, opaque tokens,
+//!   password hashing, AEAD, TOTP math).
+//! - Shared ground floor, importing nothing above: [`config`] (typed settings), [`error`] (the one
+//!   error enum; storage maps its own errors onto it), [`clock`] (time as a parameter),
+//!   [`limits`] (in-process rate limiters), [`metrics`] (counters), [`trusted_proxies`] (the
+//!   `TOKEND_TRUSTED_PROXIES` setting type) and [`redact`] (secret-safe `Debug`).
 
 pub mod app;
 pub mod cli;
@@ -19,3 +37,4 @@ pub mod limits;
 pub mod metrics;
 pub mod redact;
 pub mod storage;
+pub mod trusted_proxies;

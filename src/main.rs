@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use tokend::app::Tokend;
+use tokend::app;
 use tokend::cli::{run_admin, Cli, Command};
 use tokend::clock::SystemClock;
 use tokend::config::Settings;
@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&settings.listen)
                 .await
                 .with_context(|| format!("binding {}", settings.listen))?;
-            let state = Tokend::build(settings, Arc::new(SystemClock)).await?;
+            let state = app::build(settings, Arc::new(SystemClock)).await?;
             tracing::info!(addr = %listener.local_addr()?, "tokend listening");
             tokend::http::serve(state, listener, shutdown_signal()).await?;
             tracing::info!("stopped");

@@ -20,6 +20,11 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 
 use crate::clock::UnixTime;
 
+/// File in the keys directory holding the refresh-token MAC key.
+pub const REFRESH_KEY_FILE: &str = "refresh.key";
+/// File in the keys directory holding the key that encrypts TOTP secrets.
+pub const MFA_KEY_FILE: &str = "mfa.key";
+
 /// Seconds a new key is published before it signs.
 pub const ACTIVATION_DELAY: i64 = 300;
 /// How often every node re-reads the keys directory, in seconds.

@@ -4,8 +4,8 @@ use uuid::Uuid;
 
 use super::login::normalize_login;
 use super::sessions::enforce_password_policy;
-use crate::app::Tokend;
 use crate::crypto::password::Password;
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{AccountRecord, UserRecord};
 

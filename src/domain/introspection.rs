@@ -12,9 +12,9 @@
 use tokend_verify::{Introspection, TOKEN_TYPE_SERVICE};
 use uuid::Uuid;
 
-use crate::app::Tokend;
 use crate::crypto::opaque::{ct_eq, sha256_hex, OpaqueSecret};
 use crate::crypto::service_token::looks_like_service_token;
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{ResourceServerRecord, ServiceTokenRecord};
 

@@ -1,5 +1,5 @@
-//! The rules of tokend, free of HTTP and SQL: each module adds methods to [`crate::app::Tokend`]
-//! for one part of the contract.
+//! The rules of tokend, free of HTTP and SQL: [`Tokend`] is the state they work on, and each
+//! module adds the methods for one part of the contract.
 
 pub mod accounts;
 pub mod allowlist;
@@ -13,3 +13,7 @@ pub mod scopes;
 pub mod service_tokens;
 pub mod sessions;
 pub mod sign_in;
+mod tokend;
+pub mod upkeep;
+
+pub use tokend::Tokend;

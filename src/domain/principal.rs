@@ -8,9 +8,9 @@ use serde::Serialize;
 use tokend_verify::{AccessClaims, VerifyError};
 use uuid::Uuid;
 
-use crate::app::Tokend;
 use crate::clock::{rfc3339, UnixTime};
 use crate::crypto::service_token::looks_like_service_token;
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
 
 /// A signed-in user acting on one account through an access token.

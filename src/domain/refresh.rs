@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::scopes::{join_scopes, split_scopes};
-use crate::app::Tokend;
 use crate::crypto::jwt::AccessGrant;
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{SessionLiveness, SessionRecord};
 

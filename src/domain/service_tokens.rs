@@ -11,20 +11,20 @@
 //!   per minute and flushed every minute and at graceful shutdown.
 
 mod manage;
+mod state;
 mod usage;
 mod validate;
 
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::app::Tokend;
 use crate::clock::rfc3339;
-use crate::config::Settings;
 use crate::crypto::service_token::ServiceTokenSecret;
+use crate::domain::Tokend;
 use crate::storage::ServiceTokenRecord;
 
 pub use manage::CreateServiceTokenRequest;
-pub use usage::ServiceTokenState;
+pub use state::{PendingUse, ServiceTokenState};
 
 /// One token as the management API shows it: everything but the token itself.
 #[derive(Debug, Serialize)]
@@ -85,13 +85,6 @@ pub(crate) fn split_column(column: &str) -> Vec<String> {
 /// A stored byte cap as the wire's unsigned number (the column is signed; values are positive).
 pub(crate) fn stored_cap(cap: Option<i64>) -> Option<u64> {
     cap.and_then(|c| u64::try_from(c).ok())
-}
-
-impl ServiceTokenState {
-    /// Builds the state from the settings.
-    pub fn new(_settings: &Settings) -> anyhow::Result<Self> {
-        Ok(Self::default())
-    }
 }
 
 impl Tokend {

@@ -5,9 +5,9 @@ use uuid::Uuid;
 
 use super::password_policy::check_password;
 use super::principal::UserPrincipal;
-use crate::app::Tokend;
 use crate::clock::rfc3339;
 use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::UserRecord;
 

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::login::normalize_login;
-use crate::app::Tokend;
 use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
-use crate::storage::{SessionRecord, UserRecord};
+use crate::storage::{DeviceRecord, SessionRecord, UserRecord};
 
 /// The device a session belongs to, as the app describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +27,30 @@ pub struct Device {
     /// OAuth client id of the app; the `client_id` claim (default `tokend`).
     #[serde(default)]
     pub client_id: Option<String>,
+}
+
+/// What an mfa_token keeps of the device: the name trimmed, as the session will show it.
+impl From<&Device> for DeviceRecord {
+    fn from(device: &Device) -> Self {
+        Self {
+            name: device.name.trim().to_string(),
+            platform: device.platform.clone(),
+            app_version: device.app_version.clone(),
+            client_id: device.client_id.clone(),
+        }
+    }
+}
+
+/// The device an mfa_token was issued for, given back to start its session.
+impl From<DeviceRecord> for Device {
+    fn from(record: DeviceRecord) -> Self {
+        Self {
+            name: record.name,
+            platform: record.platform,
+            app_version: record.app_version,
+            client_id: record.client_id,
+        }
+    }
 }
 
 impl Device {

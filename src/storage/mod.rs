@@ -4,6 +4,7 @@
 //! refresh token, burn a TOTP step, use a recovery code) is one method, so each backend owns its
 //! transaction and the domain never sees `sqlx::Error`.
 
+mod error;
 mod mfa;
 pub mod postgres;
 mod records;
@@ -17,51 +18,13 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::clock::UnixTime;
-pub use mfa::MfaStore;
+pub use error::{StorageError, StorageResult};
+pub use mfa::{FailureBudget, MfaCompletion, MfaProof, MfaStore, MfaTokenRecord, TotpCredential};
 pub use records::*;
 pub use service_tokens::{
     AuditContext, CreateOutcome, ResourceServerRecord, ServiceTokenAuditRecord, ServiceTokenPatch,
     ServiceTokenRecord, ServiceTokenStore,
 };
-
-/// Storage failures, typed at the boundary.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The row does not exist.
-    #[error("not found")]
-    NotFound,
-    /// A unique constraint was hit; names what already exists.
-    #[error("{0} already exists")]
-    Conflict(&'static str),
-    /// The database cannot be reached or is overloaded.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else; logged, never shown.
-    #[error("database error: {0}")]
-    Other(String),
-}
-
-impl From<sqlx::Error> for StorageError {
-    fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(e.to_string())
-            }
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict("record"),
-            sqlx::Error::Database(db)
-                if db.code().as_deref() == Some("5") || db.code().as_deref() == Some("6") =>
-            {
-                // SQLITE_BUSY / SQLITE_LOCKED after busy_timeout: overloaded, retryable.
-                Self::Unavailable(e.to_string())
-            }
-            _ => Self::Other(e.to_string()),
-        }
-    }
-}
-
-/// Result alias for storage.
-pub type StorageResult<T> = Result<T, StorageError>;
 
 /// Cut-offs that decide whether a session is still alive, computed once by the domain.
 #[derive(Debug, Clone, Copy)]

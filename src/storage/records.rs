@@ -44,6 +44,20 @@ pub struct MembershipRecord {
     pub role: String,
 }
 
+/// The device a sign-in came from, as stored with an mfa_token (sessions keep the same fields as
+/// columns of their own row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Device name, trimmed.
+    pub name: String,
+    /// Optional platform.
+    pub platform: Option<String>,
+    /// Optional app version.
+    pub app_version: Option<String>,
+    /// Optional OAuth client id of the app.
+    pub client_id: Option<String>,
+}
+
 /// One signed-in device and the state of its refresh-token chain. No token is stored: the live
 /// token is derived from `(id, generation)` with a server secret.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use tokend::app::{AppState, Tokend};
+use tokend::app::{self, AppState};
 use tokend::clock::ManualClock;
 use tokend::config::Settings;
 use tokend::crypto::password::Password;
@@ -97,9 +97,7 @@ async fn start_node(
     dir: tempfile::TempDir,
 ) -> TestApp {
     let settings = Settings::from_map(&env).unwrap();
-    let state = Tokend::build(settings, Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let state = app::build(settings, Arc::new(clock.clone())).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

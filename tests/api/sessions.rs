@@ -344,7 +344,8 @@ async fn dead_sessions_are_purged_after_retention(b: Backend) {
             .is_some(),
         "kept during retention"
     );
-    app.clock.advance(tokend::app::DEAD_SESSION_RETENTION + 1);
+    app.clock
+        .advance(tokend::domain::upkeep::DEAD_SESSION_RETENTION + 1);
     // Keep the live one in use.
     let t = app
         .refresh(live["refresh_token"].as_str().unwrap(), ana.account)

@@ -16,26 +16,27 @@
 //! - this file: state, wire types, the challenge issued at sign-in and `POST /v1/auth/mfa`;
 //! - [`totp`]: RFC 6238 codes, enrolment, confirmation, disabling;
 //! - [`recovery`]: recovery codes;
-//! - [`model`]: the plain records exchanged with storage.
+//!
+//! The records exchanged with storage (`MfaTokenRecord`, `MfaProof`, …) are storage's own.
 
-pub mod model;
 pub mod recovery;
+mod state;
 pub mod totp;
+
+pub use state::MfaState;
 
 use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use self::model::{FailureBudget, MfaCompletion, MfaProof, MfaTokenRecord};
 use super::sign_in::{Device, MfaChallenge, SignedIn};
-use crate::app::{Tokend, MFA_KEY_FILE};
-use crate::config::Settings;
-use crate::crypto::keys::Secret32;
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
-use crate::crypto::sealing::Sealer;
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
-use crate::storage::UserRecord;
+use crate::storage::{
+    DeviceRecord, FailureBudget, MfaCompletion, MfaProof, MfaTokenRecord, UserRecord,
+};
 
 /// Seconds an mfa_token lives (contract section 3).
 pub const MFA_TOKEN_TTL_SECS: i64 = 300;
@@ -45,26 +46,6 @@ pub const MFA_TOKEN_ATTEMPTS: i64 = 5;
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 /// Prefix of every mfa_token, so other tokens are refused without a database read.
 pub const MFA_TOKEN_PREFIX: &str = "mfa_";
-
-/// MFA keys and settings, built once at start.
-#[derive(Debug)]
-pub struct MfaState {
-    /// Seals TOTP secrets at rest with the key in `keys/mfa.key`.
-    sealer: Sealer,
-    /// Issuer shown by authenticator apps (see [`totp::issuer_label`]).
-    issuer_label: String,
-}
-
-impl MfaState {
-    /// Loads (or creates, on first start) the encryption key in the keys directory.
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let key = Secret32::load_or_init(&settings.keys_dir, MFA_KEY_FILE)?;
-        Ok(Self {
-            sealer: Sealer::new(&key).map_err(|e| anyhow::anyhow!("MFA key: {e}"))?,
-            issuer_label: totp::issuer_label(&settings.issuer),
-        })
-    }
-}
 
 /// Deserialises a JSON string without ever echoing the value: serde's default type errors quote
 /// numbers (`invalid type: integer `123456``), and those messages reach the client's error body.
@@ -159,6 +140,14 @@ pub struct PasswordAndCode {
     pub code: MfaCode,
 }
 
+/// `invalid_mfa_code` on the `/v1/me/mfa` endpoints: `attempts_left` counts what the user's
+/// failure window still allows (no limit configured: `u32::MAX`).
+pub(super) fn wrong_code(attempts_left: Option<u32>) -> Error {
+    Error::InvalidMfaCode {
+        attempts_left: attempts_left.unwrap_or(u32::MAX),
+    }
+}
+
 /// What is wrong with the state of the caller's MFA for the request (`details.reason`).
 fn mfa_state_error(reason: &'static str, message: &str) -> Error {
     Error::InvalidRequest {
@@ -189,10 +178,7 @@ impl Tokend {
         let record = MfaTokenRecord {
             token_hash: token.hash(),
             user_id: user.id,
-            device: Device {
-                name: device.name.trim().to_string(),
-                ..device.clone()
-            },
+            device: DeviceRecord::from(device),
             created_at: now,
             expires_at: now + MFA_TOKEN_TTL_SECS,
             attempts_left: MFA_TOKEN_ATTEMPTS,
@@ -257,7 +243,8 @@ impl Tokend {
         if user.disabled {
             return Err(Error::UserDisabled);
         }
-        self.start_session(&user, &token.device, ip).await
+        self.start_session(&user, &Device::from(token.device), ip)
+            .await
     }
 
     /// What `code` proves for the sign-in step: six digits are TOTP, anything else a recovery

@@ -9,9 +9,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::PasswordAndCode;
-use crate::app::Tokend;
 use crate::crypto::opaque::{normalise_recovery_code, sha256_hex, OpaqueSecret};
 use crate::domain::principal::UserPrincipal;
+use crate::domain::Tokend;
 use crate::error::Result;
 
 /// Codes per set.
@@ -66,8 +66,8 @@ impl Tokend {
             Some(digits) => self.totp_proof(user.id, &digits, now).await?,
             None => None,
         };
-        let Some(super::model::MfaProof::TotpStep(step)) = step else {
-            return Err(super::totp::wrong_code(attempts_left));
+        let Some(crate::storage::MfaProof::TotpStep(step)) = step else {
+            return Err(super::wrong_code(attempts_left));
         };
         let (codes, hashes) = generate(user.id);
         if !self
@@ -75,7 +75,7 @@ impl Tokend {
             .replace_recovery_codes(user.id, step, &hashes, now)
             .await?
         {
-            return Err(super::totp::wrong_code(attempts_left));
+            return Err(super::wrong_code(attempts_left));
         }
         self.refund_failure(user.id).await;
         tracing::info!(user = %user.id, "recovery codes replaced");

@@ -10,34 +10,14 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::model::MfaProof;
-use super::{mfa_state_error, recovery, MfaCode, PasswordAndCode};
-use crate::app::Tokend;
+use super::{mfa_state_error, recovery, wrong_code, MfaCode, PasswordAndCode};
 use crate::clock::UnixTime;
 use crate::crypto::password::Password;
 use crate::crypto::totp::{self as otp, matching_step, new_secret};
 use crate::domain::principal::UserPrincipal;
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
-
-/// The issuer authenticator apps show above the code: the host of the configured issuer URL
-/// (`https://auth.example.com` gives `auth.example.com`), so users of several tokend deployments
-/// can tell them apart; `tokend` when the issuer has no usable host (e.g. an IPv6 literal, whose
-/// colons the otpauth label cannot carry).
-pub fn issuer_label(issuer: &str) -> String {
-    let rest = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    let host = if host.starts_with('[') {
-        ""
-    } else {
-        host.split(':').next().unwrap_or_default()
-    };
-    if host.is_empty() {
-        "tokend".to_string()
-    } else {
-        host.to_ascii_lowercase()
-    }
-}
+use crate::storage::MfaProof;
 
 /// Associated data a user's sealed secret is bound to.
 fn sealing_aad(user: Uuid) -> String {
@@ -224,31 +204,5 @@ impl Tokend {
                 .map_err(Error::internal)?
                 .map(MfaProof::TotpStep),
         )
-    }
-}
-
-/// `invalid_mfa_code` on the `/v1/me/mfa` endpoints: `attempts_left` counts what the user's
-/// failure window still allows (no limit configured: `u32::MAX`).
-pub(super) fn wrong_code(attempts_left: Option<u32>) -> Error {
-    Error::InvalidMfaCode {
-        attempts_left: attempts_left.unwrap_or(u32::MAX),
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn issuer_label_is_the_host() {
-        assert_eq!(
-            issuer_label("https://Auth.Example.com/"),
-            "auth.example.com"
-        );
-        assert_eq!(issuer_label("http://127.0.0.1:8080"), "127.0.0.1");
-        assert_eq!(issuer_label("http://[::1]:8080"), "tokend");
-        assert_eq!(issuer_label(""), "tokend");
-        assert_eq!(issuer_label("http://tokend.test"), "tokend.test");
     }
 }

@@ -15,11 +15,11 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{CreatedServiceToken, ServiceTokenList, ServiceTokenView};
-use crate::app::Tokend;
 use crate::crypto::service_token::{self, ServiceTokenHash};
 use crate::domain::allowlist;
 use crate::domain::principal::UserPrincipal;
 use crate::domain::scopes::TOKENS_MANAGE;
+use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{AuditContext, CreateOutcome, ServiceTokenPatch, ServiceTokenRecord};
 

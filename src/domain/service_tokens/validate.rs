@@ -8,10 +8,10 @@
 use std::net::IpAddr;
 
 use super::{split_column, stored_cap};
-use crate::app::Tokend;
 use crate::crypto::service_token::{check_format, ServiceTokenHash};
 use crate::domain::allowlist;
 use crate::domain::principal::ServicePrincipal;
+use crate::domain::Tokend;
 use crate::error::{Error, Result, RevokedReason};
 use crate::storage::ServiceTokenRecord;
 

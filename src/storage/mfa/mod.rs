@@ -14,9 +14,7 @@ use uuid::Uuid;
 
 use super::StorageResult;
 use crate::clock::UnixTime;
-use crate::domain::mfa::model::{
-    FailureBudget, MfaCompletion, MfaProof, MfaTokenRecord, TotpCredential,
-};
+pub use records::{FailureBudget, MfaCompletion, MfaProof, MfaTokenRecord, TotpCredential};
 
 /// MFA state.
 #[async_trait]
@@ -122,7 +120,7 @@ pub(crate) fn mfa_token_from_row(row: MfaTokenRow) -> StorageResult<MfaTokenReco
         token_hash,
         user_id: Uuid::parse_str(&user)
             .map_err(|e| super::StorageError::Other(format!("mfa_tokens.user_id: {e}")))?,
-        device: crate::domain::sign_in::Device {
+        device: crate::storage::DeviceRecord {
             name,
             platform,
             app_version,
@@ -143,6 +141,7 @@ pub(crate) const BURN_STEP_SQL: &str = "UPDATE totp_credentials SET last_accepte
 pub(crate) const BURN_RECOVERY_CODE_SQL: &str = "UPDATE recovery_codes SET used_at = $3 \
     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
 
+mod records;
 mod sql;
 
 pub(crate) use sql::impl_mfa_store;

@@ -11,10 +11,10 @@ macro_rules! impl_mfa_store {
             async fn burn_mfa_proof(
                 tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
                 user: Uuid,
-                proof: &$crate::domain::mfa::model::MfaProof,
+                proof: &$crate::storage::MfaProof,
                 now: UnixTime,
             ) -> StorageResult<bool> {
-                use $crate::domain::mfa::model::MfaProof;
+                use $crate::storage::MfaProof;
                 let done = match proof {
                     MfaProof::TotpStep(step) => {
                         sqlx::query($crate::storage::mfa::BURN_STEP_SQL)
@@ -88,7 +88,7 @@ macro_rules! impl_mfa_store {
             async fn totp_credential(
                 &self,
                 user: Uuid,
-            ) -> StorageResult<Option<$crate::domain::mfa::model::TotpCredential>> {
+            ) -> StorageResult<Option<$crate::storage::TotpCredential>> {
                 let row: Option<(String, bool, Option<i64>)> = sqlx::query_as(
                     "SELECT sealed_secret, confirmed, last_accepted_step \
                      FROM totp_credentials WHERE user_id = $1",
@@ -97,7 +97,7 @@ macro_rules! impl_mfa_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(|(sealed_secret, confirmed, last_accepted_step)| {
-                    $crate::domain::mfa::model::TotpCredential {
+                    $crate::storage::TotpCredential {
                         sealed_secret,
                         confirmed,
                         last_accepted_step,
@@ -141,7 +141,7 @@ macro_rules! impl_mfa_store {
                 recovery_code_hashes: &[String],
                 now: UnixTime,
             ) -> StorageResult<bool> {
-                use $crate::domain::mfa::model::MfaProof;
+                use $crate::storage::MfaProof;
                 let mut tx = self.begin_write().await?;
                 if !Self::burn_mfa_proof(&mut tx, user, &MfaProof::TotpStep(step), now).await? {
                     tx.rollback().await?;
@@ -155,7 +155,7 @@ macro_rules! impl_mfa_store {
             async fn disable_totp(
                 &self,
                 user: Uuid,
-                proof: &$crate::domain::mfa::model::MfaProof,
+                proof: &$crate::storage::MfaProof,
                 now: UnixTime,
             ) -> StorageResult<bool> {
                 let mut tx = self.begin_write().await?;
@@ -190,7 +190,7 @@ macro_rules! impl_mfa_store {
 
             async fn create_mfa_token(
                 &self,
-                t: &$crate::domain::mfa::model::MfaTokenRecord,
+                t: &$crate::storage::MfaTokenRecord,
                 now: UnixTime,
             ) -> StorageResult<()> {
                 // Keeps the table at the user's live tokens; nothing dead is worth keeping.
@@ -224,7 +224,7 @@ macro_rules! impl_mfa_store {
                 &self,
                 token_hash: &str,
                 now: UnixTime,
-            ) -> StorageResult<Option<$crate::domain::mfa::model::MfaTokenRecord>> {
+            ) -> StorageResult<Option<$crate::storage::MfaTokenRecord>> {
                 let row: Option<$crate::storage::mfa::MfaTokenRow> = sqlx::query_as(&format!(
                     "SELECT {} FROM mfa_tokens WHERE token_hash = $1 AND used_at IS NULL \
                      AND expires_at > $2 AND attempts_left > 0",
@@ -260,8 +260,8 @@ macro_rules! impl_mfa_store {
                 now: UnixTime,
                 window: i64,
                 limit: u32,
-            ) -> StorageResult<$crate::domain::mfa::model::FailureBudget> {
-                use $crate::domain::mfa::model::FailureBudget;
+            ) -> StorageResult<$crate::storage::FailureBudget> {
+                use $crate::storage::FailureBudget;
                 // One statement: start a window, or count into the current one while it has
                 // room. Every SET expression reads the row as it was before the update.
                 let row: Option<(i64,)> = sqlx::query_as(
@@ -309,10 +309,10 @@ macro_rules! impl_mfa_store {
                 &self,
                 token_hash: &str,
                 user: Uuid,
-                proof: &$crate::domain::mfa::model::MfaProof,
+                proof: &$crate::storage::MfaProof,
                 now: UnixTime,
-            ) -> StorageResult<$crate::domain::mfa::model::MfaCompletion> {
-                use $crate::domain::mfa::model::MfaCompletion;
+            ) -> StorageResult<$crate::storage::MfaCompletion> {
+                use $crate::storage::MfaCompletion;
                 let mut tx = self.begin_write().await?;
                 if !Self::burn_mfa_proof(&mut tx, user, proof, now).await? {
                     tx.rollback().await?;

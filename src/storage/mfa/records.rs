@@ -1,14 +1,11 @@
-//! The plain data the MFA rules exchange with [`crate::storage::MfaStore`]: no sqlx, no axum, and
-//! no usable secret (sealed TOTP secrets and SHA-256 hashes only).
-//!
-//! These live beside the rules rather than in `storage/records.rs` because the storage module
-//! re-exports only the `MfaStore` trait from its private `mfa` module; they are records all the
-//! same and may move there.
+//! The records the MFA rules exchange with [`super::MfaStore`]: plain data with no usable secret
+//! (sealed TOTP secrets and SHA-256 hashes only). Defined here, beside the trait that accepts and
+//! returns them, so storage needs nothing from the domain.
 
 use uuid::Uuid;
 
 use crate::clock::UnixTime;
-use crate::domain::sign_in::Device;
+use crate::storage::DeviceRecord;
 
 /// A user's TOTP credential as stored.
 #[derive(Debug, Clone)]
@@ -29,7 +26,7 @@ pub struct MfaTokenRecord {
     /// The user who passed the password check.
     pub user_id: Uuid,
     /// The device of that sign-in; the session is started for it and no other.
-    pub device: Device,
+    pub device: DeviceRecord,
     /// Creation time.
     pub created_at: UnixTime,
     /// Dead from this time on.
