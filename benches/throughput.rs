@@ -113,6 +113,7 @@ fn signing_rows() -> Vec<Row> {
             account: Uuid::new_v4(),
             client_id: "tokend",
             scope: "photos:read tags:read",
+            audience: None,
         };
         let now = chrono::Utc::now().timestamp();
         rows.push(time(

@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::keys::{generate_key, KeyAlg, KeyRing};
 use crate::crypto::password::Password;
+use crate::domain::oauth2::clients::NewClient;
 use crate::domain::Tokend;
 
 /// tokend: sign-in, rotating refresh tokens, JWT access tokens and service tokens.
@@ -54,6 +55,12 @@ pub enum Command {
         /// Key action.
         #[command(subcommand)]
         action: KeysCommand,
+    },
+    /// Manage registered OAuth 2.0 clients (callers of `POST /oauth2/token`).
+    Client {
+        /// Client action.
+        #[command(subcommand)]
+        action: ClientCommand,
     },
     /// Manage resource servers (callers of `POST /v1/introspect`).
     ResourceServer {
@@ -139,6 +146,42 @@ pub enum ResourceServerCommand {
     Add {
         /// Display name (1-100 characters), e.g. the API's name.
         name: String,
+        /// Its identifier for `resource` requests and the `aud` claim (RFC 8707), e.g.
+        /// `https://photos.example.com`.
+        #[arg(long)]
+        audience: Option<String>,
+    },
+}
+
+/// `tokend client …`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints `client_id: …` and, for a confidential client,
+    /// `client_secret: …` (shown this once, stored only as a hash).
+    Add {
+        /// Display name (1-100 characters), e.g. the app's name.
+        name: String,
+        /// A server that keeps a secret (default: a public app, identified by its id alone).
+        #[arg(long)]
+        confidential: bool,
+        /// An RFC 6749 grant type it may use (repeatable). Default: `refresh_token`, plus the
+        /// token-exchange grant for a confidential client.
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// An audience it may request with `resource` (repeatable). Default: any.
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+    },
+    /// List registered clients.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client: it can no longer authenticate at the standard endpoints.
+    Remove {
+        /// The client's id.
+        client_id: String,
     },
 }
 
@@ -215,14 +258,89 @@ async fn admin(app: &Tokend, command: Command) -> anyhow::Result<()> {
             println!("{login} removed from {account_uuid}");
         }
         Command::ResourceServer {
-            action: ResourceServerCommand::Add { name },
+            action: ResourceServerCommand::Add { name, audience },
         } => {
-            let credentials = app.add_resource_server(&name).await?;
+            let credentials = app.add_resource_server(&name, audience.as_deref()).await?;
             println!("client_id: {}", credentials.client_id);
             println!("client_secret: {}", credentials.client_secret.expose());
             eprintln!("the client secret is shown only now; tokend keeps just its hash");
         }
+        Command::Client { action } => client(app, action).await?,
         _ => bail!("unexpected command"),
+    }
+    Ok(())
+}
+
+async fn client(app: &Tokend, action: ClientCommand) -> anyhow::Result<()> {
+    match action {
+        ClientCommand::Add {
+            name,
+            confidential,
+            grants,
+            audiences,
+        } => {
+            let credentials = app
+                .add_client(NewClient {
+                    name,
+                    confidential,
+                    grants,
+                    audiences,
+                })
+                .await?;
+            println!("client_id: {}", credentials.client_id);
+            if let Some(secret) = credentials.client_secret {
+                println!("client_secret: {}", secret.expose());
+                eprintln!("the client secret is shown only now; tokend keeps just its hash");
+            }
+        }
+        ClientCommand::List { json } => {
+            let clients = app.list_clients().await?;
+            if !json {
+                println!(
+                    "{:<36} {:<12} {:<24} name / grants / audiences",
+                    "client_id", "kind", "created"
+                );
+            }
+            for c in clients {
+                let kind = if c.confidential {
+                    "confidential"
+                } else {
+                    "public"
+                };
+                if json {
+                    let line = serde_json::json!({
+                        "client_id": c.client_id,
+                        "name": c.name,
+                        "confidential": c.confidential,
+                        "grant_types": c.grant_types.split(' ').collect::<Vec<_>>(),
+                        "audiences": c.audiences.split(' ').filter(|a| !a.is_empty())
+                            .collect::<Vec<_>>(),
+                        "created_at": crate::clock::rfc3339(c.created_at),
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{:<36} {:<12} {:<24} {} / {} / {}",
+                        c.client_id,
+                        kind,
+                        crate::clock::rfc3339(c.created_at),
+                        c.name,
+                        c.grant_types,
+                        if c.audiences.is_empty() {
+                            "any"
+                        } else {
+                            &c.audiences
+                        }
+                    );
+                }
+            }
+        }
+        ClientCommand::Remove { client_id } => {
+            app.remove_client(&client_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("client {client_id}: {e}"))?;
+            println!("client {client_id} removed");
+        }
     }
     Ok(())
 }

@@ -99,6 +99,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Database connection pool size.
     pub db_max_connections: u32,
+    /// Lifetime of JWTs a service token is exchanged for (RFC 8693), capped by its own expiry.
+    pub exchanged_token_ttl: Duration,
+    /// Refuse sign-ins whose `device.client_id` is not a registered client.
+    pub require_registered_clients: bool,
 }
 
 /// Source of raw key/value pairs: the environment layered over `tokend.toml`.
@@ -149,6 +153,15 @@ impl Raw {
         }
     }
 
+    fn flag(&self, key: &str, default: bool) -> anyhow::Result<bool> {
+        match self.0.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" || v == "1" => Ok(true),
+            Some(v) if v == "false" || v == "0" => Ok(false),
+            Some(v) => bail!("{key} must be true or false, got {v:?}"),
+        }
+    }
+
     fn seconds(&self, key: &str, default: u64) -> anyhow::Result<Duration> {
         Ok(Duration::from_secs(self.number(key, default)?))
     }
@@ -195,6 +208,8 @@ impl Settings {
             )?,
             max_body_bytes: raw.number("TOKEND_MAX_BODY_BYTES", 1024 * 1024)?,
             db_max_connections: raw.number("TOKEND_DB_MAX_CONNECTIONS", 16)?,
+            exchanged_token_ttl: raw.seconds("TOKEND_EXCHANGED_TOKEN_TTL", 300)?,
+            require_registered_clients: raw.flag("TOKEND_REQUIRE_REGISTERED_CLIENTS", false)?,
         };
         settings.validate()?;
         Ok(settings)
@@ -211,6 +226,9 @@ impl Settings {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             bail!("TOKEND_SERVICE_TOKEN_PREFIX must be ASCII letters, digits and '_'");
+        }
+        if self.exchanged_token_ttl.is_zero() {
+            bail!("TOKEND_EXCHANGED_TOKEN_TTL must be at least 1 second");
         }
         if self.max_concurrent_hashes == 0 {
             bail!("TOKEND_MAX_CONCURRENT_HASHES must be at least 1");

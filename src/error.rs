@@ -33,6 +33,26 @@ pub enum Error {
         /// Machine-readable reason (e.g. the password policy's `too_short`).
         reason: Option<&'static str>,
     },
+    /// 400: `resource` names no registered resource server, or one the client may not use
+    /// (RFC 8707 section 2).
+    #[error("the resource {resource:?} is not a known audience for this client")]
+    InvalidTarget {
+        /// The refused resource indicator.
+        resource: String,
+    },
+    /// 400: a service token offered where only user tokens can be revoked (RFC 7009 section 2.2.1).
+    #[error("service tokens are deleted through the management API, not revoked")]
+    UnsupportedTokenType,
+    /// 401 at the standard endpoints: unknown client, wrong or missing secret, or a secret from a
+    /// public client (RFC 6749 section 5.2).
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// 400: the client is not registered for this grant type (RFC 6749 section 5.2).
+    #[error("the client may not use this grant type")]
+    UnauthorizedClient,
+    /// 400: a grant type tokend does not implement (RFC 6749 section 5.2).
+    #[error("the grant type is not supported")]
+    UnsupportedGrantType,
     /// 400: scope unknown or beyond what the caller may hold.
     #[error("scope {scope:?} is not allowed")]
     InvalidScope {

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{encode, Header};
-use tokend_verify::{AccessClaims, Verifier, VerifyError, ACCESS_TOKEN_TYP};
+use tokend_verify::{AccessClaims, Verifier, VerifyError, ACCESS_TOKEN_TYP, TOKEN_KIND_SERVICE};
 use uuid::Uuid;
 
 use super::keys::KeyRing;
@@ -25,6 +25,30 @@ pub struct AccessGrant<'a> {
     pub client_id: &'a str,
     /// Space-separated scopes.
     pub scope: &'a str,
+    /// `aud`: a registered resource server's identifier (RFC 8707), or `None` for the configured
+    /// default audience.
+    pub audience: Option<&'a str>,
+}
+
+/// What a JWT for an exchanged service token (RFC 8693) is issued for.
+#[derive(Debug, Clone)]
+pub struct ServiceGrant<'a> {
+    /// The service token's id (`sub` is `service_token:<id>`).
+    pub token_id: Uuid,
+    /// Account (`account_uuid`).
+    pub account: Uuid,
+    /// The client that exchanged (`client_id`).
+    pub client_id: &'a str,
+    /// Space-separated scopes.
+    pub scope: &'a str,
+    /// `aud`, as for [`AccessGrant::audience`].
+    pub audience: Option<&'a str>,
+    /// The service token's allowlist as created, when it has one.
+    pub allowed_ips: Option<Vec<String>>,
+    /// The service token's request-body cap, when it has one.
+    pub max_request_bytes: Option<u64>,
+    /// Lifetime in seconds (already capped at the service token's own expiry).
+    pub ttl_secs: i64,
 }
 
 /// One consistent generation of keys: the ring, its published JWKS and a verifier for it.
@@ -33,6 +57,9 @@ struct Loaded {
     kids: Vec<String>,
     jwks_json: Arc<str>,
     verifier: Verifier,
+    /// Same keys, any audience: for introspection and revocation, which see tokens tokend issued
+    /// for every resource server.
+    issuer_verifier: Verifier,
 }
 
 /// Issues and verifies access tokens. The key set can be swapped at run time ([`Self::reload`]),
@@ -72,12 +99,15 @@ impl AccessTokens {
         verifier
             .set_jwks(&jwks)
             .map_err(|e| anyhow::anyhow!("own JWKS rejected: {e}"))?;
+        let mut issuer_verifier = verifier.clone();
+        issuer_verifier.accept_any_audience_as_issuer();
         let kids = ring.keys().iter().map(|k| k.kid.clone()).collect();
         Ok(Loaded {
             ring,
             kids,
             jwks_json,
             verifier,
+            issuer_verifier,
         })
     }
 
@@ -104,27 +134,60 @@ impl AccessTokens {
         Ok(true)
     }
 
-    /// Signs a fresh token valid from `now` for the configured lifetime.
+    /// Signs a fresh user token valid from `now` for the configured lifetime.
     pub fn issue(
         &self,
         grant: &AccessGrant<'_>,
         now: UnixTime,
     ) -> anyhow::Result<(String, AccessClaims)> {
-        let loaded = self.current();
-        let key = loaded.ring.signer(now);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.user.to_string(),
-            aud: self.audience.clone(),
+            aud: grant.audience.unwrap_or(&self.audience).to_string(),
             exp: now + self.ttl_secs,
             iat: now,
             nbf: now,
             jti: Uuid::now_v7().to_string(),
             client_id: grant.client_id.to_string(),
-            sid: grant.session.to_string(),
+            sid: Some(grant.session.to_string()),
             account_uuid: grant.account.to_string(),
             scope: grant.scope.to_string(),
+            token_kind: None,
+            allowed_ips: None,
+            max_request_bytes: None,
         };
+        self.sign(claims, now)
+    }
+
+    /// Signs a JWT standing for a service token (RFC 8693 token exchange), so resource APIs can
+    /// check service callers offline; it carries the token's policy as claims.
+    pub fn issue_service(
+        &self,
+        grant: &ServiceGrant<'_>,
+        now: UnixTime,
+    ) -> anyhow::Result<(String, AccessClaims)> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: format!("service_token:{}", grant.token_id),
+            aud: grant.audience.unwrap_or(&self.audience).to_string(),
+            exp: now + grant.ttl_secs,
+            iat: now,
+            nbf: now,
+            jti: Uuid::now_v7().to_string(),
+            client_id: grant.client_id.to_string(),
+            sid: None,
+            account_uuid: grant.account.to_string(),
+            scope: grant.scope.to_string(),
+            token_kind: Some(TOKEN_KIND_SERVICE.to_string()),
+            allowed_ips: grant.allowed_ips.clone(),
+            max_request_bytes: grant.max_request_bytes,
+        };
+        self.sign(claims, now)
+    }
+
+    fn sign(&self, claims: AccessClaims, now: UnixTime) -> anyhow::Result<(String, AccessClaims)> {
+        let loaded = self.current();
+        let key = loaded.ring.signer(now);
         let mut header = Header::new(key.alg.jws());
         header.typ = Some(ACCESS_TOKEN_TYP.to_string());
         header.kid = Some(key.kid.clone());
@@ -135,6 +198,17 @@ impl AccessTokens {
     /// Verifies signature, `typ`, `iss`, `aud`, `exp` and `nbf` at `now`.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, VerifyError> {
         self.current().verifier.verify_at(token, now)
+    }
+
+    /// Like [`Self::verify`] but for any audience tokend issues for (the default and every
+    /// resource server): introspection and revocation describe tokens meant for other APIs.
+    pub fn verify_issued(&self, token: &str, now: UnixTime) -> Result<AccessClaims, VerifyError> {
+        self.current().issuer_verifier.verify_at(token, now)
+    }
+
+    /// The configured default audience (`TOKEND_AUDIENCE`).
+    pub fn default_audience(&self) -> &str {
+        &self.audience
     }
 
     /// The published keys, serialised once per key set.
@@ -166,6 +240,7 @@ mod tests {
             account: Uuid::nil(),
             client_id: "tokend",
             scope: "photos:read",
+            audience: None,
         }
     }
 

@@ -37,12 +37,31 @@ pub struct ResourceServerCredentials {
 
 impl Tokend {
     /// Registers a resource server and returns its credentials; the secret is not kept.
-    pub async fn add_resource_server(&self, name: &str) -> Result<ResourceServerCredentials> {
+    /// `audience`, when given, is the identifier clients name in `resource` (RFC 8707) and the
+    /// `aud` of tokens issued for it; it must be unique.
+    pub async fn add_resource_server(
+        &self,
+        name: &str,
+        audience: Option<&str>,
+    ) -> Result<ResourceServerCredentials> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
             return Err(Error::field(
                 "name",
                 format!("resource-server name must be 1 to {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        let audience = audience.map(str::trim);
+        if let Some(bad) = audience.filter(|a| a.is_empty() || a.contains(char::is_whitespace)) {
+            return Err(Error::field(
+                "audience",
+                format!("audience {bad:?} must be a URI without spaces"),
+            ));
+        }
+        if audience == Some(self.access_tokens.default_audience()) {
+            return Err(Error::field(
+                "audience",
+                "that audience is TOKEND_AUDIENCE, tokend's own",
             ));
         }
         let client_secret = OpaqueSecret::generate(RESOURCE_SERVER_SECRET_PREFIX);
@@ -51,6 +70,7 @@ impl Tokend {
             name: name.to_string(),
             secret_hash: client_secret.hash(),
             created_at: self.clock.now(),
+            audience: audience.map(str::to_string),
         };
         self.store.create_resource_server(&record).await?;
         tracing::info!(client_id = %record.client_id, name = %record.name,
@@ -91,15 +111,53 @@ impl Tokend {
                 .await
                 .map(|row| self.service_token_introspection(&row))
         } else {
-            self.authenticate_access_token(token)
-                .await
-                .map(|user| Introspection::from(&user.claims))
+            match self.access_tokens.verify_issued(token, self.clock.now()) {
+                Ok(claims) if claims.is_service() => {
+                    self.exchanged_token_introspection(claims).await
+                }
+                _ => self
+                    .describe_access_token(token)
+                    .await
+                    .map(|user| Introspection::from(&user.claims)),
+            }
         };
         match answer {
             Ok(active) => Ok(active),
             Err(e @ (Error::Unavailable | Error::Internal(_))) => Err(e),
             Err(_) => Ok(Introspection::inactive()),
         }
+    }
+
+    /// A service token exchanged for a JWT is active while the JWT is valid and its service token
+    /// is still live (not deleted, expired or deactivated), so introspection never outlives a
+    /// deletion the way an offline check may until `exp`.
+    async fn exchanged_token_introspection(
+        &self,
+        claims: tokend_verify::AccessClaims,
+    ) -> Result<Introspection> {
+        let inactive = || Error::Unauthorized {
+            token_presented: true,
+        };
+        let id = claims
+            .sub
+            .strip_prefix("service_token:")
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(inactive)?;
+        let account = Uuid::parse_str(&claims.account_uuid).map_err(|_| inactive())?;
+        let row = self
+            .store
+            .service_token_by_id(account, id)
+            .await?
+            .ok_or_else(inactive)?;
+        let now = self.clock.now();
+        if !row.active || row.expires_at.is_some_and(|e| now >= e) {
+            return Err(inactive());
+        }
+        let mut answer = Introspection::from(&claims);
+        answer.token_type = Some(TOKEN_TYPE_SERVICE.to_owned());
+        answer.allowed_ips = claims.allowed_ips.clone();
+        answer.max_request_bytes = claims.max_request_bytes;
+        Ok(answer)
     }
 
     fn service_token_introspection(&self, row: &ServiceTokenRecord) -> Introspection {

@@ -6,6 +6,7 @@ pub mod allowlist;
 pub mod introspection;
 pub mod login;
 pub mod mfa;
+pub mod oauth2;
 pub mod password_policy;
 pub mod principal;
 pub mod refresh;

@@ -76,7 +76,7 @@ impl ServicePrincipal {
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// A user's access token.
-    User(UserPrincipal),
+    User(Box<UserPrincipal>),
     /// A service token.
     Service(ServicePrincipal),
 }
@@ -86,7 +86,7 @@ impl Principal {
     /// a signed-in person may call (token management, MFA, password) refuse integrations.
     pub fn into_user(self) -> Result<UserPrincipal> {
         match self {
-            Principal::User(u) => Ok(u),
+            Principal::User(u) => Ok(*u),
             Principal::Service(_) => Err(Error::UserTokenRequired),
         }
     }
@@ -161,10 +161,12 @@ impl Tokend {
         }
         self.authenticate_access_token(token)
             .await
-            .map(Principal::User)
+            .map(|u| Principal::User(Box::new(u)))
     }
 
-    /// Validates an access token and its session's liveness.
+    /// Validates an access token for tokend's own API (its `aud` must be the default audience:
+    /// a token issued for another resource server is not for tokend, RFC 8707) and its
+    /// session's liveness.
     pub async fn authenticate_access_token(&self, token: &str) -> Result<UserPrincipal> {
         let now = self.clock.now();
         let claims = self.access_tokens.verify(token, now).map_err(|e| match e {
@@ -173,11 +175,42 @@ impl Tokend {
                 token_presented: true,
             },
         })?;
+        self.user_principal(claims, now).await
+    }
+
+    /// Like [`Self::authenticate_access_token`] for any audience tokend issues for: what
+    /// introspection describes to the resource server that asks.
+    pub async fn describe_access_token(&self, token: &str) -> Result<UserPrincipal> {
+        let now = self.clock.now();
+        let claims =
+            self.access_tokens
+                .verify_issued(token, now)
+                .map_err(|_| Error::Unauthorized {
+                    token_presented: true,
+                })?;
+        self.user_principal(claims, now).await
+    }
+
+    /// The user behind verified claims, if their session and user are still live.
+    async fn user_principal(
+        &self,
+        claims: tokend_verify::AccessClaims,
+        now: i64,
+    ) -> Result<UserPrincipal> {
         let bad = || Error::Unauthorized {
             token_presented: true,
         };
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| bad())?;
-        let session_id = Uuid::parse_str(&claims.sid).map_err(|_| bad())?;
+        if claims.is_service() {
+            // An exchanged service-token JWT is for resource APIs; tokend's own endpoints take
+            // the service token itself.
+            return Err(bad());
+        }
+        let session_id = claims
+            .sid
+            .as_deref()
+            .and_then(|sid| Uuid::parse_str(sid).ok())
+            .ok_or_else(bad)?;
         let account = Uuid::parse_str(&claims.account_uuid).map_err(|_| bad())?;
         let session = self
             .store

@@ -22,7 +22,7 @@ use super::scopes::{join_scopes, split_scopes};
 use crate::crypto::jwt::AccessGrant;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
-use crate::storage::{SessionLiveness, SessionRecord};
+use crate::storage::{ClientRecord, SessionLiveness, SessionRecord};
 
 /// Default `client_id` claim when the device named none.
 pub const DEFAULT_CLIENT_ID: &str = "tokend";
@@ -38,6 +38,9 @@ pub struct TokenRequest {
     /// Optional space-separated subset of the role's scopes.
     #[serde(default)]
     pub scope: Option<String>,
+    /// Optional RFC 8707 resource indicator: the `aud` of the access token.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// `POST /v1/auth/token` success body.
@@ -96,14 +99,32 @@ impl Tokend {
         }
     }
 
-    /// Spends a refresh token and issues an access token for one account.
+    /// Spends a refresh token and issues an access token for one account (`/v1/auth/token`).
     pub async fn refresh(&self, req: TokenRequest, ip: IpAddr) -> Result<TokenResponse> {
+        self.refresh_for(req, None, ip).await
+    }
+
+    /// The one rotation rule, for both token endpoints. `client` is the client authenticated at
+    /// the standard endpoint: a refresh token works only for the client its session was signed in
+    /// with (RFC 6749 section 6), and presenting it from another client changes nothing, neither
+    /// spending it nor counting as reuse.
+    pub async fn refresh_for(
+        &self,
+        req: TokenRequest,
+        client: Option<&ClientRecord>,
+        ip: IpAddr,
+    ) -> Result<TokenResponse> {
         let claim = self
             .refresh_tokens
             .open(&req.refresh_token)
             .ok_or(Error::InvalidRefreshToken)?;
         let now = self.clock.now();
         let mut session = self.live_session(claim.session, now).await?;
+        if let Some(client) = client {
+            if session.client_id.as_deref() != Some(client.client_id.as_str()) {
+                return Err(Error::InvalidRefreshToken);
+            }
+        }
         let mut attempt = self.classify(&session, claim.generation, now)?;
         if let Presented::Reused = attempt {
             return Err(self.revoke_for_reuse(&session, now).await);
@@ -122,6 +143,13 @@ impl Tokend {
             .await?
             .ok_or(Error::AccountAccessDenied)?;
         let scope = self.grant_scopes(&role, req.scope.as_deref())?;
+        let audience = self
+            .resolve_audience(
+                req.resource.as_deref(),
+                client,
+                session.client_id.as_deref(),
+            )
+            .await?;
 
         if let Presented::Live = attempt {
             let liveness = self.session_liveness(now);
@@ -149,6 +177,7 @@ impl Tokend {
             account: req.account_uuid,
             client_id,
             scope: &scope,
+            audience: audience.as_deref(),
         };
         let (access_token, _) = self
             .access_tokens

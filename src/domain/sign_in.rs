@@ -176,6 +176,9 @@ impl Tokend {
                 retry_after_secs: r.retry_after_secs,
             }
         })?;
+        // After the limiter: with registered clients required, a flood of made-up client ids
+        // must not buy database reads.
+        self.check_device_client(&req.device).await?;
         if req.password.expose().len() > MAX_PASSWORD_BYTES {
             // Never hashed, never truncated; says nothing about whether the login exists.
             return Err(Error::InvalidCredentials);

@@ -52,7 +52,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     TokenParam(token): TokenParam,
 ) -> Result<StatusCode> {
-    state.revoke_refresh_token(&token).await?;
+    state.revoke_token(&token).await?;
     Ok(StatusCode::OK)
 }
 

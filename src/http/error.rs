@@ -16,6 +16,11 @@ impl Error {
         match self {
             InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
             InvalidScope { .. } => (StatusCode::BAD_REQUEST, "invalid_scope"),
+            InvalidTarget { .. } => (StatusCode::BAD_REQUEST, "invalid_target"),
+            UnsupportedTokenType => (StatusCode::BAD_REQUEST, "unsupported_token_type"),
+            InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            UnauthorizedClient => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+            UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
             Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             InvalidMfaToken => (StatusCode::UNAUTHORIZED, "invalid_mfa_token"),
@@ -53,6 +58,9 @@ impl Error {
             }
             Error::InvalidScope { scope } | Error::ScopeRequired { scope } => {
                 d.insert("scope".into(), json!(scope));
+            }
+            Error::InvalidTarget { resource } => {
+                d.insert("resource".into(), json!(resource));
             }
             Error::InvalidMfaCode { attempts_left } => {
                 d.insert("attempts_left".into(), json!(attempts_left));

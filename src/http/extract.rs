@@ -31,7 +31,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, Error> {
+pub(crate) async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, Error> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::RequestTooLarge {

@@ -5,9 +5,10 @@
 //! unauthenticated caller learns nothing, not even whether its body was well-formed. The 401 for
 //! missing or wrong credentials carries `WWW-Authenticate: Basic realm="tokend"` (RFC 7662
 //! section 2.1 lets the server choose the scheme; RFC 7235 section 4.1 wants it named), which is
-//! why it is built here rather than by the `Bearer`-oriented error mapping.
+//! why it is built here rather than by the `Bearer`-oriented error mapping. `client_secret_post`
+//! (id and secret as form parameters beside `token`) is accepted too, as RFC 8414 metadata says.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,7 +16,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::json;
 
-use super::extract::TokenParam;
+use super::extract::{body_bytes, TokenParam};
 use crate::app::AppState;
 use crate::error::Error;
 
@@ -57,30 +58,71 @@ fn basic_challenge() -> Response {
     response
 }
 
-/// `POST /v1/introspect`: `token=…` (form) or `{"token": "…"}` -> RFC 7662 answer.
-pub async fn introspect(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<TokenParam, Error>,
-) -> Response {
-    let Some((client_id, secret)) = basic_credentials(&headers) else {
-        return basic_challenge();
-    };
-    match state
-        .authenticate_resource_server(&client_id, &secret)
-        .await
-    {
-        Ok(_) => {}
-        Err(Error::Unauthorized { .. }) => return basic_challenge(),
-        Err(e) => return e.into_response(),
-    }
-    let TokenParam(token) = match body {
-        Ok(token) => token,
-        Err(e) => return e.into_response(),
+/// Credentials and token of a `client_secret_post` request (RFC 6749 section 2.3.1): all three
+/// in the form body.
+#[derive(serde::Deserialize)]
+struct PostedCredentials {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    token: Option<String>,
+}
+
+/// `POST /v1/introspect`: `token=…` (form) or `{"token": "…"}` -> RFC 7662 answer. Resource
+/// servers authenticate with HTTP Basic, or with `client_id` and `client_secret` in a form body.
+pub async fn introspect(State(state): State<AppState>, req: Request) -> Response {
+    let token = if let Some((client_id, secret)) = basic_credentials(req.headers()) {
+        if let Err(response) = authenticate(&state, &client_id, &secret).await {
+            return response;
+        }
+        match TokenParam::from_request(req, &state).await {
+            Ok(TokenParam(token)) => token,
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return basic_challenge();
+        }
+        let bytes = match body_bytes(req, &state).await {
+            Ok(bytes) => bytes,
+            Err(e) => return e.into_response(),
+        };
+        let Ok(posted) = serde_urlencoded::from_bytes::<PostedCredentials>(&bytes) else {
+            return basic_challenge();
+        };
+        let (Some(client_id), Some(secret)) = (posted.client_id, posted.client_secret) else {
+            return basic_challenge();
+        };
+        let Ok(client_id) = uuid::Uuid::parse_str(&client_id) else {
+            return basic_challenge();
+        };
+        if let Err(response) = authenticate(&state, &client_id.to_string(), &secret).await {
+            return response;
+        }
+        match posted.token.filter(|t| !t.is_empty()) {
+            Some(token) => token,
+            None => return Error::field("token", "token is required").into_response(),
+        }
     };
     match state.introspect(&token).await {
         Ok(answer) => Json(answer).into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// Checks resource-server credentials; the response to send when they fail.
+async fn authenticate(state: &AppState, client_id: &str, secret: &str) -> Result<(), Response> {
+    match state.authenticate_resource_server(client_id, secret).await {
+        Ok(_) => Ok(()),
+        Err(Error::Unauthorized { .. }) => Err(basic_challenge()),
+        Err(e) => Err(e.into_response()),
     }
 }
 

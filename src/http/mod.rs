@@ -8,6 +8,7 @@ pub mod extract;
 pub mod introspect;
 pub mod me;
 pub mod mfa;
+pub mod oauth2;
 pub mod ops;
 pub mod service_tokens;
 pub mod wellknown;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(mfa::routes())
         .merge(service_tokens::routes())
         .merge(introspect::routes())
+        .merge(oauth2::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

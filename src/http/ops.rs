@@ -44,7 +44,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let mut response = next.run(req).await;
-    if route.starts_with("/v1/") {
+    if route.starts_with("/v1/") || route.starts_with("/oauth2/") {
         response.headers_mut().insert(
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),

@@ -4,6 +4,7 @@
 //! refresh token, burn a TOTP step, use a recovery code) is one method, so each backend owns its
 //! transaction and the domain never sees `sqlx::Error`.
 
+mod clients;
 mod error;
 mod mfa;
 pub mod postgres;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::clock::UnixTime;
+pub use clients::{ClientRecord, ClientStore, ExchangeAudit};
 pub use error::{StorageError, StorageResult};
 pub use mfa::{FailureBudget, MfaCompletion, MfaProof, MfaStore, MfaTokenRecord, TotpCredential};
 pub use records::*;
@@ -36,9 +38,9 @@ pub struct SessionLiveness {
 }
 
 /// Everything tokend persists: one supertrait over one trait per aggregate.
-pub trait Store: CoreStore + MfaStore + ServiceTokenStore {}
+pub trait Store: CoreStore + MfaStore + ServiceTokenStore + ClientStore {}
 
-impl<T: CoreStore + MfaStore + ServiceTokenStore> Store for T {}
+impl<T: CoreStore + MfaStore + ServiceTokenStore + ClientStore> Store for T {}
 
 /// Users, accounts, memberships and sessions, plus the database's own lifecycle.
 #[async_trait]

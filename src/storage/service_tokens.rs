@@ -328,13 +328,15 @@ macro_rules! impl_service_token_store {
                 rs: &$crate::storage::ResourceServerRecord,
             ) -> $crate::storage::StorageResult<()> {
                 sqlx::query(
-                    "INSERT INTO resource_servers (client_id, name, secret_hash, created_at) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO resource_servers \
+                     (client_id, name, secret_hash, created_at, audience) \
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(&rs.client_id)
                 .bind(&rs.name)
                 .bind(&rs.secret_hash)
                 .bind(rs.created_at)
+                .bind(&rs.audience)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -345,8 +347,8 @@ macro_rules! impl_service_token_store {
                 client_id: &str,
             ) -> $crate::storage::StorageResult<Option<$crate::storage::ResourceServerRecord>> {
                 Ok(sqlx::query_as(
-                    "SELECT client_id, name, secret_hash, created_at FROM resource_servers \
-                     WHERE client_id = $1",
+                    "SELECT client_id, name, secret_hash, created_at, audience \
+                     FROM resource_servers WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .fetch_optional(&self.pool)

@@ -91,14 +91,38 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     start_node(env, ManualClock::starting_now(), dir).await
 }
 
+/// Like [`spawn_app_with`], with `TOKEND_ISSUER` set to the address the server really listens
+/// on, so clients driven by the discovery metadata reach it.
+pub async fn spawn_app_live_issuer(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = fresh_database_url(backend, dir.path()).await;
+    let mut env = base_settings(&db_url, dir.path());
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    env.insert("TOKEND_ISSUER".into(), format!("http://{addr}"));
+    start_node_on(env, ManualClock::starting_now(), dir, listener).await
+}
+
 async fn start_node(
     env: HashMap<String, String>,
     clock: ManualClock,
     dir: tempfile::TempDir,
 ) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_node_on(env, clock, dir, listener).await
+}
+
+async fn start_node_on(
+    env: HashMap<String, String>,
+    clock: ManualClock,
+    dir: tempfile::TempDir,
+    listener: tokio::net::TcpListener,
+) -> TestApp {
     let settings = Settings::from_map(&env).unwrap();
     let state = app::build(settings, Arc::new(clock.clone())).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(tokend::http::serve(state.clone(), listener, async {
@@ -157,6 +181,57 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `POST` of a form body, optionally with HTTP Basic client credentials.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.client.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Registers a client; returns (client_id, secret for a confidential one).
+    pub async fn register_client(
+        &self,
+        confidential: bool,
+        grants: &[&str],
+        audiences: &[&str],
+    ) -> (String, Option<String>) {
+        let creds = self
+            .state
+            .add_client(tokend::domain::oauth2::clients::NewClient {
+                name: "Test client".into(),
+                confidential,
+                grants: grants.iter().map(|g| g.to_string()).collect(),
+                audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            })
+            .await
+            .unwrap();
+        (
+            creds.client_id,
+            creds.client_secret.map(|s| s.expose().to_string()),
+        )
+    }
+
+    /// Signs in on a device of `client_id`; returns the session's first refresh token.
+    pub async fn refresh_token_for_client(&self, seeded: &Seeded, client_id: &str) -> String {
+        let r = self
+            .post(
+                "/v1/auth/sign_in",
+                json!({"login": seeded.login, "password": seeded.password,
+                       "device": {"name": "Phone", "client_id": client_id}}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        body["refresh_token"].as_str().unwrap().to_string()
     }
 
     /// Creates `login` with [`PASSWORD`] as `role` of a new account.
@@ -277,6 +352,21 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
             .is_some_and(|m| !m.is_empty()),
         "body: {body}"
     );
+    body
+}
+
+/// Asserts an RFC 6749 section 5.2 error body with `error`; returns the body.
+pub async fn assert_oauth_error(r: Response, status: StatusCode, error: &str) -> Value {
+    assert_eq!(r.status(), status, "unexpected status");
+    assert_eq!(
+        r.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], error, "body: {body}");
+    assert!(body["error_description"].is_string(), "body: {body}");
     body
 }
 

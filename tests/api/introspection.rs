@@ -21,7 +21,11 @@ both_backends!(
 
 /// Credentials made through the domain (the CLI path is tested once, below).
 async fn resource_server(app: &TestApp) -> (String, String) {
-    let creds = app.state.add_resource_server("Photos API").await.unwrap();
+    let creds = app
+        .state
+        .add_resource_server("Photos API", None)
+        .await
+        .unwrap();
     (creds.client_id, creds.client_secret.expose().to_string())
 }
 

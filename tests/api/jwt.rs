@@ -208,13 +208,17 @@ async fn discovery_metadata(b: Backend) {
         .unwrap();
     let m: Value = r.json().await.unwrap();
     assert_eq!(m["issuer"], "http://tokend.test");
-    assert_eq!(m["token_endpoint"], "http://tokend.test/v1/auth/token");
+    assert_eq!(m["token_endpoint"], "http://tokend.test/oauth2/token");
+    assert_eq!(
+        m["tokend_token_endpoint"],
+        "http://tokend.test/v1/auth/token"
+    );
     assert_eq!(m["jwks_uri"], "http://tokend.test/.well-known/jwks.json");
     assert_eq!(
         m["introspection_endpoint"],
         "http://tokend.test/v1/introspect"
     );
-    assert_eq!(m["revocation_endpoint"], "http://tokend.test/v1/revoke");
+    assert_eq!(m["revocation_endpoint"], "http://tokend.test/oauth2/revoke");
     assert!(m["scopes_supported"]
         .as_array()
         .unwrap()

@@ -11,6 +11,7 @@ mod flow;
 mod introspection;
 mod jwt;
 mod mfa;
+mod oauth2;
 mod rate_limits;
 mod refresh;
 mod restart;

@@ -13,12 +13,12 @@ use crate::helpers::*;
 
 both_backends!(kill_dash_nine_then_restart_loses_nothing);
 
-struct Binary {
-    env: Vec<(String, String)>,
+pub(crate) struct Binary {
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Binary {
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tokend"));
         c.args(args)
             .env_clear()
@@ -29,7 +29,7 @@ impl Binary {
         c
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -54,7 +54,7 @@ impl Binary {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    async fn serve(&self, base: &str) -> Child {
+    pub(crate) async fn serve(&self, base: &str) -> Child {
         let child = self
             .command(&["serve"])
             .stdout(Stdio::null())
@@ -77,7 +77,7 @@ impl Binary {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

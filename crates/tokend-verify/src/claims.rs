@@ -44,15 +44,37 @@ pub struct AccessClaims {
     pub jti: String,
     /// The client that asked for the token (`"tokend"` when the device named none).
     pub client_id: String,
-    /// The session (device sign-in) the token belongs to; revoking it stops the token at tokend.
-    pub sid: String,
+    /// The session (device sign-in) a user token belongs to; revoking it stops the token at
+    /// tokend. Absent on service tokens exchanged for a JWT (RFC 8693), which have no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// The account (tenant) the token is bound to; resource APIs scope every query by it.
     pub account_uuid: String,
     /// Granted scopes, space-separated as RFC 6749 section 3.3 writes them.
     pub scope: String,
+    /// [`TOKEN_KIND_SERVICE`] on a service token exchanged for a JWT (RFC 8693); absent on user
+    /// tokens, so the tokens tokend issued before it existed read as user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_kind: Option<String>,
+    /// An exchanged service token's IP allowlist, as created; the resource API enforces it
+    /// against its own client's address, since the JWT travels without tokend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<String>>,
+    /// An exchanged service token's request-body cap in bytes, enforced by the resource API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_bytes: Option<u64>,
 }
 
+/// The `token_kind` claim of a service token exchanged for a JWT (RFC 8693), whose `sub` is
+/// `service_token:<id>` rather than a user.
+pub const TOKEN_KIND_SERVICE: &str = "service";
+
 impl AccessClaims {
+    /// Whether the token stands for a service token (machine caller) rather than a user.
+    pub fn is_service(&self) -> bool {
+        self.token_kind.as_deref() == Some(TOKEN_KIND_SERVICE)
+    }
+
     /// The granted scopes one by one, so callers never split the wire string themselves.
     ///
     /// Runs of spaces are tolerated; empty entries are never yielded.
@@ -161,7 +183,10 @@ mod tests {
             nbf: 1,
             jti: "j".into(),
             client_id: "tokend".into(),
-            sid: "s".into(),
+            sid: Some("s".into()),
+            token_kind: None,
+            allowed_ips: None,
+            max_request_bytes: None,
             account_uuid: "a".into(),
             scope: scope.into(),
         }

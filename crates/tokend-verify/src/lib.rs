@@ -83,7 +83,8 @@ mod test_support;
 mod verifier;
 
 pub use claims::{
-    AccessClaims, Introspection, ACCESS_TOKEN_TYP, TOKEN_TYPE_ACCESS, TOKEN_TYPE_SERVICE,
+    AccessClaims, Introspection, ACCESS_TOKEN_TYP, TOKEN_KIND_SERVICE, TOKEN_TYPE_ACCESS,
+    TOKEN_TYPE_SERVICE,
 };
 pub use error::VerifyError;
 #[cfg(feature = "axum")]

@@ -127,7 +127,10 @@ pub fn claims() -> AccessClaims {
         nbf: now,
         jti: "0190a0b0-0000-7000-8000-0000000000aa".into(),
         client_id: "tokend".into(),
-        sid: "0190a0b0-0000-7000-8000-0000000000ss".into(),
+        sid: Some("0190a0b0-0000-7000-8000-0000000000ss".into()),
+        token_kind: None,
+        allowed_ips: None,
+        max_request_bytes: None,
         account_uuid: "0190a0b0-0000-7000-8000-0000000000ac".into(),
         scope: "photos:read photos:write".into(),
     }

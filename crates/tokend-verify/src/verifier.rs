@@ -60,11 +60,14 @@ struct VerifyingKey {
 ///    `alg`, which stops algorithm confusion (CVE-2015-9235, CVE-2022-29217).
 /// 6. The signature, `iss`, `aud` and the presence and type of every [`AccessClaims`] field,
 ///    by jsonwebtoken with a [`Validation`] that allows only the key's algorithm.
-/// 7. `sub` and `jti` must not be empty; then `exp` and `nbf` against the caller's clock.
+/// 7. `sub` and `jti` must not be empty; a user token must carry `sid`, an exchanged service
+///    token (`token_kind` `service`) must not, and no other `token_kind` exists; then `exp` and
+///    `nbf` against the caller's clock.
 #[derive(Clone)]
 pub struct Verifier {
     issuer: String,
     audience: String,
+    check_audience: bool,
     leeway: u64,
     keys: Arc<HashMap<String, VerifyingKey>>,
 }
@@ -91,6 +94,7 @@ impl Verifier {
         Self {
             issuer: issuer.into(),
             audience: audience.into(),
+            check_audience: true,
             leeway: DEFAULT_LEEWAY_SECS,
             keys: Arc::new(HashMap::new()),
         }
@@ -199,6 +203,16 @@ impl Verifier {
         if claims.sub.is_empty() || claims.jti.is_empty() {
             return Err(VerifyError::Malformed);
         }
+        // A user token belongs to a session; an exchanged service token has none. Any other
+        // `token_kind` was not minted by tokend.
+        let kind_ok = match claims.token_kind.as_deref() {
+            None => claims.sid.as_deref().is_some_and(|s| !s.is_empty()),
+            Some(crate::TOKEN_KIND_SERVICE) => claims.sid.is_none(),
+            Some(_) => false,
+        };
+        if !kind_ok {
+            return Err(VerifyError::Malformed);
+        }
         let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
         if now >= claims.exp.saturating_add(leeway) {
             return Err(VerifyError::Expired);
@@ -216,6 +230,14 @@ impl Verifier {
     /// jsonwebtoken only reads the system clock. Their presence is still required here, and
     /// their type is enforced by [`AccessClaims`] (integers; a string `exp` is refused, the
     /// CVE-2026-25537 pattern).
+    /// Accepts every `aud` (one must still be present). Only for the issuer itself, which
+    /// introspects and revokes tokens it issued for any of its resource servers; a resource API
+    /// must never call this, or it accepts tokens meant for other APIs (RFC 8707, RFC 9068
+    /// section 4).
+    pub fn accept_any_audience_as_issuer(&mut self) {
+        self.check_audience = false;
+    }
+
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
         v.algorithms = vec![alg];
@@ -224,7 +246,7 @@ impl Verifier {
         v.set_audience(&[self.audience.as_str()]);
         v.validate_exp = false;
         v.validate_nbf = false;
-        v.validate_aud = true;
+        v.validate_aud = self.check_audience;
         v.leeway = 0;
         v
     }

@@ -110,6 +110,8 @@ pub struct ResourceServerRecord {
     pub secret_hash: String,
     /// Creation time.
     pub created_at: UnixTime,
+    /// Its identifier for `resource` requests and the `aud` claim (RFC 8707), when it has one.
+    pub audience: Option<String>,
 }
 
 /// The audit rows a patch produces against the current state: one per field that really changes,

@@ -303,6 +303,25 @@ fn missing_or_ill_typed_claims_are_refused() {
         refuse(&v, &ed.sign_with(&ed.header(), &c)),
         VerifyError::Malformed
     );
+    // Kinds: a service token has no sid, a user token has one, and no third kind exists.
+    let mut service = full.clone();
+    service.as_object_mut().unwrap().remove("sid");
+    service["token_kind"] = json!("service");
+    service["allowed_ips"] = json!(["10.0.0.0/8"]);
+    service["max_request_bytes"] = json!(1024);
+    let verified = v.verify(&ed.sign_with(&ed.header(), &service)).unwrap();
+    assert!(verified.is_service());
+    assert_eq!(verified.max_request_bytes, Some(1024));
+    let mut both = service.clone();
+    both["sid"] = full["sid"].clone();
+    let mut other = full.clone();
+    other["token_kind"] = json!("admin");
+    for c in [both, other] {
+        assert_eq!(
+            refuse(&v, &ed.sign_with(&ed.header(), &c)),
+            VerifyError::Malformed
+        );
+    }
     for field in ["sub", "jti"] {
         let mut c = full.clone();
         c[field] = json!("");
