@@ -103,6 +103,88 @@ pub struct Settings {
     pub exchanged_token_ttl: Duration,
     /// Refuse sign-ins whose `device.client_id` is not a registered client.
     pub require_registered_clients: bool,
+    /// Redis shared by every node for rate limits; `None` keeps them in process.
+    pub redis_url: Option<String>,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout: Duration,
+    /// Time a client has to send its request body.
+    pub body_read_timeout: Duration,
+    /// Keep-alive connections idle this long are closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// After SIGTERM, in-flight requests get this long to finish.
+    pub shutdown_grace: Duration,
+    /// A separate listener for `/metrics`; when set, `/metrics` leaves the public port.
+    pub ops_listen: Option<String>,
+    /// Browser origins allowed by CORS (exact match); empty sends no CORS headers.
+    pub cors_origins: Vec<String>,
+}
+
+/// Every setting tokend reads, so a misspelt one stops the start instead of being ignored.
+/// `tokend.toml` keys are these without `TOKEND_`, in lower case.
+pub const KNOWN_SETTINGS: &[&str] = &[
+    "TOKEND_ACCESS_TOKEN_TTL",
+    "TOKEND_ARGON2_M_COST",
+    "TOKEND_ARGON2_P_COST",
+    "TOKEND_ARGON2_T_COST",
+    "TOKEND_AUDIENCE",
+    "TOKEND_BODY_READ_TIMEOUT_SECONDS",
+    "TOKEND_CONFIG",
+    "TOKEND_CORS_ORIGINS",
+    "TOKEND_DATABASE_URL",
+    "TOKEND_DB_MAX_CONNECTIONS",
+    "TOKEND_EXCHANGED_TOKEN_TTL",
+    "TOKEND_HEADER_READ_TIMEOUT_SECONDS",
+    "TOKEND_IDLE_TIMEOUT_SECONDS",
+    "TOKEND_ISSUER",
+    "TOKEND_KEYS_DIR",
+    "TOKEND_LISTEN",
+    "TOKEND_MAX_BODY_BYTES",
+    "TOKEND_MAX_CONCURRENT_HASHES",
+    "TOKEND_MAX_CONNECTIONS",
+    "TOKEND_MAX_SERVICE_TOKENS",
+    "TOKEND_MFA_FAILURES_PER_USER",
+    "TOKEND_OPS_LISTEN",
+    "TOKEND_REDIS_URL",
+    "TOKEND_REFRESH_GRACE_SECONDS",
+    "TOKEND_REQUIRE_REGISTERED_CLIENTS",
+    "TOKEND_SCOPES_FILE",
+    "TOKEND_SERVICE_TOKEN_PREFIX",
+    "TOKEND_SESSION_ABSOLUTE_SECONDS",
+    "TOKEND_SESSION_IDLE_SECONDS",
+    "TOKEND_SHUTDOWN_GRACE_SECONDS",
+    "TOKEND_SIGN_IN_PER_IP_PER_MINUTE",
+    "TOKEND_SIGN_IN_PER_LOGIN_PER_MINUTE",
+    "TOKEND_TRUSTED_PROXIES",
+];
+
+/// Variables under the `TOKEND_` prefix that belong to tokend's test suite, not the server.
+const TEST_SUITE_VARIABLES: &[&str] = &["TOKEND_TEST_POSTGRES_URL"];
+
+/// Levenshtein distance, to suggest the setting a typo meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The known setting closest to `key`.
+fn closest_setting(key: &str) -> &'static str {
+    KNOWN_SETTINGS
+        .iter()
+        .min_by_key(|known| edit_distance(key, known))
+        .copied()
+        .unwrap_or("TOKEND_LISTEN")
 }
 
 /// Source of raw key/value pairs: the environment layered over `tokend.toml`.
@@ -121,6 +203,16 @@ impl Raw {
             let table: toml::Table =
                 toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
             for (key, value) in table {
+                let name = format!("TOKEND_{}", key.to_ascii_uppercase());
+                if !KNOWN_SETTINGS.contains(&name.as_str()) || name == "TOKEND_CONFIG" {
+                    let suggestion = closest_setting(&name)
+                        .trim_start_matches("TOKEND_")
+                        .to_ascii_lowercase();
+                    bail!(
+                        "unknown setting {key:?} in {}; did you mean {suggestion:?}?",
+                        file.display()
+                    );
+                }
                 let value = match value {
                     toml::Value::String(s) => s,
                     other => other.to_string(),
@@ -129,9 +221,16 @@ impl Raw {
             }
         }
         for (key, value) in env {
-            if key.starts_with("TOKEND_") {
-                values.insert(key.clone(), value.clone());
+            if !key.starts_with("TOKEND_") || TEST_SUITE_VARIABLES.contains(&key.as_str()) {
+                continue;
             }
+            if !KNOWN_SETTINGS.contains(&key.as_str()) {
+                bail!(
+                    "unknown setting {key}; did you mean {}?",
+                    closest_setting(key)
+                );
+            }
+            values.insert(key.clone(), value.clone());
         }
         Ok(Self(values))
     }
@@ -210,6 +309,27 @@ impl Settings {
             db_max_connections: raw.number("TOKEND_DB_MAX_CONNECTIONS", 16)?,
             exchanged_token_ttl: raw.seconds("TOKEND_EXCHANGED_TOKEN_TTL", 300)?,
             require_registered_clients: raw.flag("TOKEND_REQUIRE_REGISTERED_CLIENTS", false)?,
+            redis_url: raw
+                .0
+                .get("TOKEND_REDIS_URL")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            header_read_timeout: raw.seconds("TOKEND_HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            body_read_timeout: raw.seconds("TOKEND_BODY_READ_TIMEOUT_SECONDS", 30)?,
+            idle_timeout: raw.seconds("TOKEND_IDLE_TIMEOUT_SECONDS", 60)?,
+            max_connections: raw.number("TOKEND_MAX_CONNECTIONS", 10_000)?,
+            shutdown_grace: raw.seconds("TOKEND_SHUTDOWN_GRACE_SECONDS", 20)?,
+            ops_listen: raw
+                .0
+                .get("TOKEND_OPS_LISTEN")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            cors_origins: raw
+                .string("TOKEND_CORS_ORIGINS", "")
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
         };
         settings.validate()?;
         Ok(settings)
@@ -229,6 +349,30 @@ impl Settings {
         }
         if self.exchanged_token_ttl.is_zero() {
             bail!("TOKEND_EXCHANGED_TOKEN_TTL must be at least 1 second");
+        }
+        for (name, d) in [
+            (
+                "TOKEND_HEADER_READ_TIMEOUT_SECONDS",
+                self.header_read_timeout,
+            ),
+            ("TOKEND_BODY_READ_TIMEOUT_SECONDS", self.body_read_timeout),
+            ("TOKEND_IDLE_TIMEOUT_SECONDS", self.idle_timeout),
+        ] {
+            if d.is_zero() {
+                bail!("{name} must be at least 1 second");
+            }
+        }
+        if self.max_connections == 0 {
+            bail!("TOKEND_MAX_CONNECTIONS must be at least 1");
+        }
+        if let Some(bad) = self
+            .cors_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.contains('*'))
+        {
+            bail!(
+                "TOKEND_CORS_ORIGINS: {bad:?} is not an exact origin like https://app.example.com"
+            );
         }
         if self.max_concurrent_hashes == 0 {
             bail!("TOKEND_MAX_CONCURRENT_HASHES must be at least 1");
@@ -292,5 +436,77 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("TOKEND_ACCESS_TOKEN_TTL"));
+    }
+
+    #[test]
+    fn unknown_settings_stop_the_start_naming_the_closest() {
+        let err = Settings::from_map(&map(&[
+            ("TOKEND_CONFIG", "/nonexistent.toml"),
+            ("TOKEND_ACCES_TOKEN_TTL", "60"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("TOKEND_ACCES_TOKEN_TTL"), "{err}");
+        assert!(
+            err.contains("did you mean TOKEND_ACCESS_TOKEN_TTL"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokend.toml");
+        std::fs::write(&file, "acess_token_ttl = 60\n").unwrap();
+        let err = Settings::from_map(&map(&[("TOKEND_CONFIG", file.to_str().unwrap())]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"acess_token_ttl\""), "{err}");
+        assert!(err.contains("did you mean \"access_token_ttl\""), "{err}");
+
+        // Known keys in either place, and the test suite's own variable, are fine.
+        std::fs::write(&file, "access_token_ttl = 60\n").unwrap();
+        let s = Settings::from_map(&map(&[
+            ("TOKEND_CONFIG", file.to_str().unwrap()),
+            ("TOKEND_TEST_POSTGRES_URL", "postgres://x"),
+        ]))
+        .unwrap();
+        assert_eq!(s.access_token_ttl.as_secs(), 60);
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn operations_settings_have_defaults_and_are_checked() {
+        let s = Settings::from_map(&map(&[("TOKEND_CONFIG", "/nonexistent.toml")])).unwrap();
+        assert_eq!(s.header_read_timeout.as_secs(), 10);
+        assert_eq!(s.body_read_timeout.as_secs(), 30);
+        assert_eq!(s.idle_timeout.as_secs(), 60);
+        assert_eq!(s.max_connections, 10_000);
+        assert_eq!(s.shutdown_grace.as_secs(), 20);
+        assert!(s.redis_url.is_none() && s.ops_listen.is_none() && s.cors_origins.is_empty());
+        for (k, v) in [
+            ("TOKEND_CORS_ORIGINS", "*"),
+            ("TOKEND_CORS_ORIGINS", "app.example.com"),
+            ("TOKEND_MAX_CONNECTIONS", "0"),
+            ("TOKEND_HEADER_READ_TIMEOUT_SECONDS", "0"),
+        ] {
+            let err = Settings::from_map(&map(&[("TOKEND_CONFIG", "/nonexistent.toml"), (k, v)]));
+            assert!(err.is_err(), "{k}={v}");
+        }
+        let s = Settings::from_map(&map(&[
+            ("TOKEND_CONFIG", "/nonexistent.toml"),
+            (
+                "TOKEND_CORS_ORIGINS",
+                "https://a.example.com, https://b.example.com/",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            ["https://a.example.com", "https://b.example.com"]
+        );
     }
 }
