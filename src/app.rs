@@ -16,6 +16,7 @@ use crate::domain::mfa::MfaState;
 use crate::domain::scopes::Vocabulary;
 use crate::domain::service_tokens::ServiceTokenState;
 pub use crate::domain::Tokend;
+use crate::limits::redis::RedisLimiter;
 use crate::limits::SignInLimiter;
 use crate::metrics::Metrics;
 use crate::storage;
@@ -42,10 +43,14 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         REFRESH_KEY_FILE,
     )?);
     let hasher = PasswordHasher::new(&settings.argon2, settings.max_concurrent_hashes)?;
-    let sign_in_limiter = SignInLimiter::new(
+    let mut sign_in_limiter = SignInLimiter::new(
         settings.sign_in_per_ip_per_minute,
         settings.sign_in_per_login_per_minute,
     );
+    if let Some(url) = &settings.redis_url {
+        sign_in_limiter =
+            sign_in_limiter.with_shared(RedisLimiter::new(url).map_err(anyhow::Error::msg)?);
+    }
     let mfa = MfaState::new(&settings)?;
     let service_tokens = ServiceTokenState::new(&settings)?;
     Ok(Arc::new(Tokend {

@@ -56,6 +56,8 @@ pub struct PasswordHasher {
     argon2: Argon2<'static>,
     params: Params,
     permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     dummy_hash: Arc<str>,
 }
 
@@ -78,13 +80,36 @@ impl PasswordHasher {
             argon2,
             params,
             permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            max_in_flight: max_in_flight.max(1),
+            queued: Arc::default(),
             dummy_hash: dummy_hash.into(),
         })
     }
 
+    /// Waits for a hashing slot, counted in [`Self::queue_depth`] while it waits.
+    async fn permit(&self) -> anyhow::Result<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let permit = self.permits.clone().acquire_owned().await;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        Ok(permit?)
+    }
+
+    /// Hashes waiting for a slot (a gauge for operators: a long queue means sign-ins are
+    /// arriving faster than the configured hash concurrency can serve).
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hashes running now.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight
+            .saturating_sub(self.permits.available_permits())
+    }
+
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
-        let permit = self.permits.clone().acquire_owned().await?;
+        let permit = self.permit().await?;
         let argon2 = self.argon2.clone();
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
@@ -101,7 +126,7 @@ impl PasswordHasher {
         password: &Password,
         stored: Option<&str>,
     ) -> anyhow::Result<Verified> {
-        let permit = self.permits.clone().acquire_owned().await?;
+        let permit = self.permit().await?;
         let argon2 = self.argon2.clone();
         let params = self.params.clone();
         let password = password.clone();

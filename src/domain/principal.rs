@@ -91,6 +91,15 @@ impl Principal {
         }
     }
 
+    /// The body-size cap of a service token, if it has one; the HTTP layer enforces it on the
+    /// streamed body as well, since a chunked body declares no length.
+    pub fn request_size_cap(&self) -> Option<u64> {
+        match self {
+            Principal::Service(s) => s.max_request_bytes,
+            Principal::User(_) => None,
+        }
+    }
+
     /// Enforces a service token's `max_request_bytes` against the request's declared body size
     /// (`Content-Length`), before any handler reads the body. User tokens have no per-token cap;
     /// the server-wide body limit still applies to every request.

@@ -113,7 +113,8 @@ impl Tokend {
         password: &Password,
     ) -> Result<UserRecord> {
         self.sign_in_limiter
-            .check_login(&caller.login)
+            .charge_login(&caller.login)
+            .await
             .map_err(|r| Error::RateLimited {
                 retry_after_secs: r.retry_after_secs,
             })?;

@@ -170,7 +170,7 @@ impl Tokend {
         req.device.validate()?;
         let login =
             normalize_login(&req.login).map_err(|e| Error::field("login", e.to_string()))?;
-        self.sign_in_limiter.check(ip, &login).map_err(|r| {
+        self.sign_in_limiter.charge(ip, &login).await.map_err(|r| {
             self.metrics.event("sign_in_rate_limited");
             Error::RateLimited {
                 retry_after_secs: r.retry_after_secs,

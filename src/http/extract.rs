@@ -32,6 +32,27 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 pub(crate) async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, Error> {
+    if let Some(BodyCap(cap)) = req.extensions().get::<BodyCap>().copied() {
+        let limit = usize::try_from(cap)
+            .unwrap_or(usize::MAX)
+            .min(state.settings.max_body_bytes);
+        return match http_body_util::BodyExt::collect(http_body_util::Limited::new(
+            req.into_body(),
+            limit,
+        ))
+        .await
+        {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::RequestTooLarge {
+                limit: Some(cap.min(state.settings.max_body_bytes as u64)),
+            }),
+            Err(_) => Err(Error::InvalidRequest {
+                message: "could not read the request body".into(),
+                field: None,
+                reason: None,
+            }),
+        };
+    }
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::RequestTooLarge {
@@ -238,7 +259,28 @@ impl FromRequestParts<AppState> for Caller {
             .authenticate(presented_token(&parts.headers), ip)
             .await?;
         principal.check_request_size(content_length(&parts.headers))?;
+        if let Some(cap) = principal.request_size_cap() {
+            // A chunked body declares no length: the cap is enforced again while it streams.
+            parts.extensions.insert(BodyCap(cap));
+        }
         Ok(Caller(principal))
+    }
+}
+
+/// A service token's `max_request_bytes`, left by [`Caller`] for the body readers.
+#[derive(Debug, Clone, Copy)]
+struct BodyCap(u64);
+
+/// Reads (and drops) the body of a request whose handler needs none, so a service token's size
+/// cap holds for bodies without `Content-Length` too: 413 as soon as the streamed bytes pass it.
+#[derive(Debug)]
+pub struct CheckedBody;
+
+impl FromRequest<AppState> for CheckedBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        body_bytes(req, state).await.map(|_| CheckedBody)
     }
 }
 

@@ -4,14 +4,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::extract::{Caller, JsonBody, UserCaller};
+use super::extract::{Caller, CheckedBody, JsonBody, UserCaller};
 use crate::app::AppState;
 use crate::domain::principal::MeResponse;
 use crate::domain::sessions::ChangePasswordRequest;
 use crate::error::Result;
 
 /// `GET /v1/me`.
-pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Json<MeResponse> {
+pub async fn me(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    _body: CheckedBody,
+) -> Json<MeResponse> {
     Json(state.describe(&principal))
 }
 

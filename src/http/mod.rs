@@ -9,12 +9,13 @@ pub mod introspect;
 pub mod me;
 pub mod mfa;
 pub mod oauth2;
+pub mod openapi;
 pub mod ops;
+pub mod server;
 pub mod service_tokens;
 pub mod wellknown;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -41,34 +42,70 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(wellknown::metadata),
         )
+        .route("/openapi.json", get(openapi::openapi))
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
-    api.merge(mfa::routes())
+        .route("/readyz", get(ops::readyz));
+    let api = if state.settings.ops_listen.is_none() {
+        api.route("/metrics", get(ops::metrics))
+    } else {
+        api
+    };
+    let app = api
+        .merge(mfa::routes())
         .merge(service_tokens::routes())
         .merge(introspect::routes())
         .merge(oauth2::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            ops::observe,
-        ))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
+    // CORS sits inside the observer, so preflights are logged and counted too.
+    let app = match ops::cors(&state.settings.cors_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        ops::observe,
+    ))
+    .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests and closes the database.
+/// Serves until `shutdown` resolves, then drains in-flight requests (bounded by
+/// `TOKEND_SHUTDOWN_GRACE_SECONDS`), flushes coalesced writes and closes the database. With
+/// `TOKEND_OPS_LISTEN`, `/metrics` is served on that second listener instead of the public one.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = server::Limits::from_settings(&state.settings);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ops = match &state.settings.ops_listen {
+        Some(addr) => {
+            let ops_listener = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %ops_listener.local_addr()?, "operations listener (metrics)");
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(server::run(
+                ops_listener,
+                ops::router(state.clone()),
+                limits,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = server::run(listener, router(state.clone()), limits, async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    drop(stop_rx);
+    if let Some(ops) = ops {
+        let _ = ops.await;
+    }
     housekeeping.abort();
     state.shutdown().await;
     result

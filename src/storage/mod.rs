@@ -37,6 +37,15 @@ pub struct SessionLiveness {
     pub absolute_cutoff: UnixTime,
 }
 
+/// How full the connection pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: u32,
+}
+
 /// Everything tokend persists: one supertrait over one trait per aggregate.
 pub trait Store: CoreStore + MfaStore + ServiceTokenStore + ClientStore {}
 
@@ -51,6 +60,8 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
     async fn ping(&self) -> StorageResult<()>;
     /// Flushes and closes connections (graceful shutdown).
     async fn close(&self);
+    /// Connections open and idle in the pool, for `/metrics`.
+    fn pool_status(&self) -> PoolStatus;
 
     // --- users, accounts, memberships ---
     /// Creates a user; `Conflict` when the normalised login exists.

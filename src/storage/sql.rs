@@ -40,6 +40,13 @@ macro_rules! impl_store {
                 self.pool.close().await;
             }
 
+            fn pool_status(&self) -> $crate::storage::PoolStatus {
+                $crate::storage::PoolStatus {
+                    size: self.pool.size(),
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                }
+            }
+
             async fn create_user(&self, u: &UserRecord) -> StorageResult<()> {
                 sqlx::query(
                     "INSERT INTO users (id, login, password_hash, disabled, created_at) \

@@ -6,14 +6,18 @@ mod helpers;
 
 mod admin;
 mod cluster;
+mod deploy;
 mod errors;
 mod flow;
 mod introspection;
 mod jwt;
 mod mfa;
 mod oauth2;
+mod openapi;
+mod operations;
 mod rate_limits;
 mod refresh;
 mod restart;
 mod service_tokens;
 mod sessions;
+mod walkthroughs;

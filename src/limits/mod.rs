@@ -5,6 +5,12 @@
 //! governor's keyed limiters keep one entry per key forever unless told otherwise, so the server
 //! calls `retain_recent` every minute; an entry that has gone idle for a full replenish period is
 //! indistinguishable from a fresh one, so dropping it forgives nothing.
+//!
+//! With `TOKEND_REDIS_URL` the sign-in budgets are shared by every node through [`redis`] (same
+//! GCRA, one script per check); the in-process limiter stays as the fallback while Redis cannot
+//! answer.
+
+pub mod redis;
 
 use std::fmt;
 use std::hash::Hash;
@@ -126,6 +132,9 @@ where
 {
     per_ip: KeyedLimiter<IpAddr, C>,
     per_login: KeyedLimiter<String, C>,
+    per_ip_per_minute: u32,
+    per_login_per_minute: u32,
+    shared: Option<redis::RedisLimiter>,
 }
 
 impl SignInLimiter {
@@ -147,6 +156,62 @@ impl<C: Clock + Clone> SignInLimiter<C> {
         Self {
             per_ip: KeyedLimiter::new(per_ip_per_minute, minute, clock.clone()),
             per_login: KeyedLimiter::new(per_login_per_minute, minute, clock),
+            per_ip_per_minute,
+            per_login_per_minute,
+            shared: None,
+        }
+    }
+
+    /// Shares the budgets across nodes through Redis (the local limiter stays as fallback).
+    pub fn with_shared(mut self, shared: redis::RedisLimiter) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Whether a shared limiter is configured but Redis cannot answer right now.
+    pub fn shared_falling_back(&self) -> Option<bool> {
+        self.shared
+            .as_ref()
+            .map(redis::RedisLimiter::is_falling_back)
+    }
+
+    /// [`Self::check`], shared across nodes when Redis is configured and answers.
+    pub async fn charge(&self, ip: IpAddr, login: &str) -> Result<(), RateLimited> {
+        if let Some(shared) = &self.shared {
+            let budgets = [self.ip_budget(ip), self.login_budget(login)];
+            if let Some(verdict) = shared.check(&budgets).await {
+                return verdict;
+            }
+        }
+        self.check(ip, login)
+    }
+
+    /// [`Self::check_login`], shared across nodes when Redis is configured and answers.
+    pub async fn charge_login(&self, login: &str) -> Result<(), RateLimited> {
+        if let Some(shared) = &self.shared {
+            if let Some(verdict) = shared.check(&[self.login_budget(login)]).await {
+                return verdict;
+            }
+        }
+        self.check_login(login)
+    }
+
+    fn ip_budget(&self, ip: IpAddr) -> redis::Budget {
+        redis::Budget {
+            key: format!("tokend:sign_in:ip:{}", ip_key(ip)),
+            burst: self.per_ip_per_minute,
+            period: Duration::from_secs(60),
+        }
+    }
+
+    /// Logins are hashed in the key: Redis needs no list of who tries to sign in.
+    fn login_budget(&self, login: &str) -> redis::Budget {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, login.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        redis::Budget {
+            key: format!("tokend:sign_in:login:{hex}"),
+            burst: self.per_login_per_minute,
+            period: Duration::from_secs(60),
         }
     }
 

@@ -1,0 +1,206 @@
+//! The user sign-in flow: `/v1/auth/sign_in`, `/v1/auth/mfa`, `/v1/auth/token`,
+//! `/v1/auth/sign_out` and `/v1/revoke`.
+
+use serde_json::{json, Value};
+
+use super::common::{empty, error, json_body, ok, responses, schema, shared};
+use crate::crypto::password::MAX_PASSWORD_BYTES;
+use crate::domain::login::MAX_LOGIN_CHARS;
+use crate::domain::mfa::{MFA_TOKEN_ATTEMPTS, MFA_TOKEN_TTL_SECS};
+
+/// The routes of this family.
+pub(super) fn paths() -> Value {
+    json!({
+        "/v1/auth/sign_in": { "post": sign_in() },
+        "/v1/auth/mfa": { "post": mfa() },
+        "/v1/auth/token": { "post": token() },
+        "/v1/auth/sign_out": { "post": sign_out() },
+        "/v1/revoke": { "post": revoke() },
+    })
+}
+
+fn sign_in() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "signIn",
+        "summary": "Sign in with login and password",
+        "description": "Rate-limited per client IP and per normalised login before the password is hashed. Without MFA the answer starts a session; with MFA it is a challenge to finish at `POST /v1/auth/mfa`.",
+        "requestBody": json_body("SignInRequest"),
+        "responses": responses(json!({
+            "200": ok("Signed in (`SignedIn`), or a second factor is needed (`MfaChallenge`).", schema("SignInResponse")),
+            "400": error("`invalid_request` (`details.field`): malformed JSON, a missing, ill-typed or unknown field, a bad `login` or `device` field, or (with `TOKEND_REQUIRE_REGISTERED_CLIENTS`) a `device.client_id` that names no registered client."),
+            "401": error("`invalid_credentials`: unknown login or wrong password (indistinguishable)."),
+            "403": error("`user_disabled`: the password was right but the user is disabled."),
+            "429": shared("RateLimited"),
+        }), true),
+    })
+}
+
+fn mfa() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "finishMfaSignIn",
+        "summary": "Finish a sign-in with a TOTP or recovery code",
+        "description": format!("The mfa_token lives {MFA_TOKEN_TTL_SECS} seconds, tolerates {MFA_TOKEN_ATTEMPTS} wrong codes and works once. A TOTP time step is accepted once per user, never an earlier one; one step of clock skew either way is accepted."),
+        "requestBody": json_body("MfaSignInRequest"),
+        "responses": responses(json!({
+            "200": ok("Signed in: the same body as a sign-in without MFA.", schema("SignedIn")),
+            "400": error("`invalid_request` (`details.field`)."),
+            "401": error("`invalid_mfa_token`: unknown, expired, used or out of attempts. `invalid_mfa_code`: wrong code (`details.attempts_left`)."),
+            "403": error("`user_disabled`."),
+            "429": shared("RateLimited"),
+        }), true),
+    })
+}
+
+fn token() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "refresh",
+        "summary": "Spend a refresh token for an access token to one account",
+        "description": "The presented refresh token is spent and its successor returned. Within `TOKEND_REFRESH_GRACE_SECONDS` of the spend, presenting it again returns the same successor; later, it revokes the whole session. `scope` narrows the role's scopes; `resource` (RFC 8707) sets the access token's `aud`.",
+        "requestBody": json_body("TokenRequest"),
+        "responses": responses(json!({
+            "200": ok("An access token and the successor refresh token.", schema("TokenResponse")),
+            "400": error("`invalid_request` (`details.field`). `invalid_scope` (`details.scope`): a scope outside the role. `invalid_target` (`details.resource`): an unknown resource, or one the session's client may not use."),
+            "401": error("`invalid_refresh_token`: unknown, expired, its session revoked or its user disabled. `refresh_token_reused`: an already rotated token; the session is now revoked."),
+            "403": error("`account_access_denied`: the user is not a member of `account_uuid` (the token is not spent)."),
+        }), true),
+    })
+}
+
+fn sign_out() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "signOut",
+        "summary": "End the session of a refresh token",
+        "requestBody": json_body("SignOutRequest"),
+        "responses": responses(json!({
+            "204": empty("Signed out; also for an unknown or already revoked token."),
+            "400": error("`invalid_request` (`details.field`)."),
+        }), true),
+    })
+}
+
+fn revoke() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "revoke",
+        "summary": "Revoke the session of a refresh or access token (RFC 7009)",
+        "description": "No client authentication. A refresh token or a user access token revokes its session; anything unknown, malformed or expired is accepted silently. Service tokens are deleted through the management API instead.",
+        "requestBody": {
+            "required": true,
+            "content": {
+                "application/x-www-form-urlencoded": { "schema": schema("TokenParam") },
+                "application/json": { "schema": schema("TokenParam") },
+            },
+        },
+        "responses": responses(json!({
+            "200": empty("Revoked, or nothing to revoke. Empty body."),
+            "400": error("`invalid_request` (`details.field`: `token`). `unsupported_token_type`: a service token, or a JWT exchanged for one."),
+        }), true),
+    })
+}
+
+/// The request and response bodies of this family.
+pub(super) fn schemas() -> Value {
+    let short = |description: &str| json!({ "type": ["string", "null"], "maxLength": 100, "description": description });
+    json!({
+        "Device": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "description": "The device a session belongs to. No field may contain control characters.",
+            "properties": {
+                "name": { "type": "string", "minLength": 1, "maxLength": 100, "description": "Shown in the sessions list; not blank." },
+                "platform": short("e.g. `ios`."),
+                "app_version": short("e.g. `4.2.0`."),
+                "client_id": short("The app's OAuth client id: the `client_id` claim (default `tokend`), and the only client that may refresh the session at `/oauth2/token`."),
+            },
+        },
+        "SignInRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["login", "password", "device"],
+            "properties": {
+                "login": { "type": "string", "description": format!("Compared after trimming, NFKC and case folding; at most {MAX_LOGIN_CHARS} characters.") },
+                "password": { "type": "string", "description": format!("More than {MAX_PASSWORD_BYTES} bytes is `invalid_credentials`.") },
+                "device": schema("Device"),
+            },
+        },
+        "Account": {
+            "type": "object",
+            "required": ["uuid", "name", "role", "scopes"],
+            "properties": {
+                "uuid": { "type": "string", "format": "uuid" },
+                "name": { "type": "string" },
+                "role": { "type": "string" },
+                "scopes": { "type": "array", "items": { "type": "string" }, "description": "What the role grants, sorted." },
+            },
+        },
+        "SignedIn": {
+            "type": "object",
+            "required": ["refresh_token", "session_id", "user", "accounts"],
+            "properties": {
+                "refresh_token": { "type": "string", "description": "Opaque (`rt_…`); spend it at `/v1/auth/token`." },
+                "session_id": { "type": "string", "format": "uuid" },
+                "user": schema("User"),
+                "accounts": { "type": "array", "items": schema("Account"), "description": "Sorted by name." },
+            },
+        },
+        "MfaChallenge": {
+            "type": "object",
+            "required": ["mfa_required", "mfa_token", "mfa_methods", "expires_in"],
+            "properties": {
+                "mfa_required": { "const": true },
+                "mfa_token": { "type": "string", "description": "Opaque (`mfa_…`), single-use." },
+                "mfa_methods": { "type": "array", "items": { "enum": ["totp", "recovery_code"] } },
+                "expires_in": { "type": "integer", "description": "Seconds the mfa_token lives." },
+            },
+        },
+        "SignInResponse": { "oneOf": [schema("SignedIn"), schema("MfaChallenge")] },
+        "MfaSignInRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["mfa_token", "code"],
+            "properties": {
+                "mfa_token": { "type": "string" },
+                "code": { "type": "string", "description": "Six TOTP digits, or an unused recovery code (case, spaces and dashes ignored)." },
+            },
+        },
+        "TokenRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["refresh_token", "account_uuid"],
+            "properties": {
+                "refresh_token": { "type": "string" },
+                "account_uuid": { "type": "string", "format": "uuid" },
+                "scope": { "type": ["string", "null"], "description": "Space-separated subset of the role's scopes; absent or blank means all of them." },
+                "resource": { "type": ["string", "null"], "description": "RFC 8707 resource indicator: `TOKEND_AUDIENCE` or a registered resource server's audience; becomes `aud`." },
+            },
+        },
+        "TokenResponse": {
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in", "refresh_token", "account_uuid", "scope"],
+            "properties": {
+                "access_token": { "type": "string", "description": "An RFC 9068 JWT." },
+                "token_type": { "const": "Bearer" },
+                "expires_in": { "type": "integer", "description": "Seconds (`TOKEND_ACCESS_TOKEN_TTL`)." },
+                "refresh_token": { "type": "string", "description": "The successor; the presented token is spent." },
+                "account_uuid": { "type": "string", "format": "uuid" },
+                "scope": { "type": "string", "description": "Granted scopes, space-separated." },
+            },
+        },
+        "SignOutRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["refresh_token"],
+            "properties": { "refresh_token": { "type": "string" } },
+        },
+        "TokenParam": {
+            "type": "object",
+            "required": ["token"],
+            "properties": { "token": { "type": "string" } },
+        },
+    })
+}
