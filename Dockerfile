@@ -8,15 +8,17 @@ FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 
 # Dependencies first, against empty stand-ins for the workspace's own code: this layer is rebuilt
-# only when Cargo.toml or Cargo.lock change, not on every source edit.
+# only when a manifest or Cargo.lock changes, not on every source edit. Cargo checks that every
+# declared target exists, so each [[bench]] needs a stand-in too (tests/api/deploy.rs checks).
 COPY Cargo.toml Cargo.lock ./
 COPY crates/tokend-verify/Cargo.toml crates/tokend-verify/
-RUN mkdir -p src benches crates/tokend-verify/src \
+RUN mkdir -p src benches crates/tokend-verify/src crates/tokend-verify/benches \
  && echo 'fn main() {}' > src/main.rs \
  && echo 'fn main() {}' > benches/throughput.rs \
+ && echo 'fn main() {}' > crates/tokend-verify/benches/verify.rs \
  && touch src/lib.rs crates/tokend-verify/src/lib.rs \
  && cargo build --release --locked --bin tokend \
- && rm -rf src benches crates/tokend-verify/src
+ && rm -rf src benches crates/tokend-verify/src crates/tokend-verify/benches
 
 # The real sources (migrations are embedded at compile time). COPY may keep timestamps older than
 # the stand-ins' build, so touch the crate roots or cargo would keep the empty binary.

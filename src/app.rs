@@ -12,12 +12,13 @@ use crate::crypto::jwt::AccessTokens;
 use crate::crypto::keys::{KeyRing, Secret32, REFRESH_KEY_FILE};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::RefreshTokenCodec;
+use crate::domain::admin::throttle::AuditThrottle;
 use crate::domain::mfa::MfaState;
 use crate::domain::scopes::Vocabulary;
 use crate::domain::service_tokens::ServiceTokenState;
 pub use crate::domain::Tokend;
 use crate::limits::redis::RedisLimiter;
-use crate::limits::SignInLimiter;
+use crate::limits::{PerIpLimiter, SignInLimiter};
 use crate::metrics::Metrics;
 use crate::storage;
 
@@ -43,14 +44,24 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         REFRESH_KEY_FILE,
     )?);
     let hasher = PasswordHasher::new(&settings.argon2, settings.max_concurrent_hashes)?;
+    let shared = match &settings.redis_url {
+        Some(url) => Some(Arc::new(
+            RedisLimiter::new(url).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let mut sign_in_limiter = SignInLimiter::new(
         settings.sign_in_per_ip_per_minute,
         settings.sign_in_per_login_per_minute,
     );
-    if let Some(url) = &settings.redis_url {
-        sign_in_limiter =
-            sign_in_limiter.with_shared(RedisLimiter::new(url).map_err(anyhow::Error::msg)?);
+    if let Some(shared) = &shared {
+        sign_in_limiter = sign_in_limiter.with_shared(shared.clone());
     }
+    let reset_limiter = PerIpLimiter::new(
+        "password_reset",
+        settings.password_reset_per_ip_per_minute,
+        shared,
+    );
     let mfa = MfaState::new(&settings)?;
     let service_tokens = ServiceTokenState::new(&settings)?;
     Ok(Arc::new(Tokend {
@@ -62,6 +73,8 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         hasher,
         vocabulary,
         sign_in_limiter,
+        reset_limiter,
+        audit_throttle: AuditThrottle::default(),
         metrics: Metrics::default(),
         mfa,
         service_tokens,

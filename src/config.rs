@@ -119,6 +119,12 @@ pub struct Settings {
     pub ops_listen: Option<String>,
     /// Browser origins allowed by CORS (exact match); empty sends no CORS headers.
     pub cors_origins: Vec<String>,
+    /// Lifetime of password-reset tickets.
+    pub password_reset_ttl: Duration,
+    /// Password-reset attempts per client IP per minute (and burst).
+    pub password_reset_per_ip_per_minute: u32,
+    /// Audit rows older than this many days are pruned.
+    pub audit_retention_days: u32,
 }
 
 /// Every setting tokend reads, so a misspelt one stops the start instead of being ignored.
@@ -129,6 +135,7 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "TOKEND_ARGON2_P_COST",
     "TOKEND_ARGON2_T_COST",
     "TOKEND_AUDIENCE",
+    "TOKEND_AUDIT_RETENTION_DAYS",
     "TOKEND_BODY_READ_TIMEOUT_SECONDS",
     "TOKEND_CONFIG",
     "TOKEND_CORS_ORIGINS",
@@ -147,6 +154,8 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "TOKEND_MAX_SERVICE_TOKENS",
     "TOKEND_MFA_FAILURES_PER_USER",
     "TOKEND_OPS_LISTEN",
+    "TOKEND_PASSWORD_RESET_PER_IP_PER_MINUTE",
+    "TOKEND_PASSWORD_RESET_TTL",
     "TOKEND_REDIS_URL",
     "TOKEND_REFRESH_GRACE_SECONDS",
     "TOKEND_REQUIRE_REGISTERED_CLIENTS",
@@ -325,6 +334,10 @@ impl Settings {
                 .get("TOKEND_OPS_LISTEN")
                 .filter(|v| !v.is_empty())
                 .cloned(),
+            password_reset_ttl: raw.seconds("TOKEND_PASSWORD_RESET_TTL", 1800)?,
+            password_reset_per_ip_per_minute: raw
+                .number("TOKEND_PASSWORD_RESET_PER_IP_PER_MINUTE", 20)?,
+            audit_retention_days: raw.number("TOKEND_AUDIT_RETENTION_DAYS", 365)?,
             cors_origins: raw
                 .string("TOKEND_CORS_ORIGINS", "")
                 .split(',')
@@ -362,6 +375,12 @@ impl Settings {
             if d.is_zero() {
                 bail!("{name} must be at least 1 second");
             }
+        }
+        if self.password_reset_ttl.is_zero() {
+            bail!("TOKEND_PASSWORD_RESET_TTL must be at least 1 second");
+        }
+        if self.audit_retention_days == 0 {
+            bail!("TOKEND_AUDIT_RETENTION_DAYS must be at least 1");
         }
         if self.max_connections == 0 {
             bail!("TOKEND_MAX_CONNECTIONS must be at least 1");

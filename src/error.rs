@@ -53,6 +53,15 @@ pub enum Error {
     /// 400: a grant type tokend does not implement (RFC 6749 section 5.2).
     #[error("the grant type is not supported")]
     UnsupportedGrantType,
+    /// 400: a password-reset ticket that is wrong, used or expired (one error for all three).
+    #[error("the reset ticket is invalid, used or expired")]
+    InvalidResetTicket,
+    /// 403: a user or service token on `/v1/admin`.
+    #[error("this endpoint needs an admin key")]
+    AdminKeyRequired,
+    /// 409: an account with live service tokens, deleted without `force=true`.
+    #[error("the account still has service tokens; delete them or pass force=true")]
+    AccountHasServiceTokens,
     /// 400: scope unknown or beyond what the caller may hold.
     #[error("scope {scope:?} is not allowed")]
     InvalidScope {

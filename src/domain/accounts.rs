@@ -26,7 +26,7 @@ impl Tokend {
         Ok(user.id)
     }
 
-    async fn user_named(&self, login: &str) -> Result<UserRecord> {
+    pub(crate) async fn user_named(&self, login: &str) -> Result<UserRecord> {
         let login = normalize_login(login).map_err(|e| Error::field("login", e.to_string()))?;
         self.store
             .user_by_login(&login)
@@ -40,6 +40,21 @@ impl Tokend {
         self.store
             .set_user_disabled(user.id, disabled, self.clock.now())
             .await?;
+        let kind = if disabled {
+            "admin.user_disabled"
+        } else {
+            "admin.user_enabled"
+        };
+        self.audit(crate::domain::admin::audit::AuditEvent::new(kind, "system").user(user.id))
+            .await;
+        if disabled {
+            self.audit(
+                crate::domain::admin::audit::AuditEvent::new("session.revoked", "system")
+                    .user(user.id)
+                    .details(serde_json::json!({"by": "disable", "all": true})),
+            )
+            .await;
+        }
         Ok(user.id)
     }
 

@@ -81,6 +81,20 @@ impl Tokend {
         })
     }
 
+    /// Every resource server (their secrets exist only as hashes and are never shown).
+    pub async fn list_resource_servers(&self) -> Result<Vec<ResourceServerRecord>> {
+        Ok(self.store.resource_servers().await?)
+    }
+
+    /// Removes a resource server: its credentials stop working at once on every node.
+    pub async fn remove_resource_server(&self, client_id: &str) -> Result<()> {
+        if self.store.remove_resource_server(client_id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
     /// Checks HTTP Basic credentials of a resource server; `unauthorized` for anything wrong.
     pub async fn authenticate_resource_server(
         &self,

@@ -2,6 +2,7 @@
 //! module adds the methods for one part of the contract.
 
 pub mod accounts;
+pub mod admin;
 pub mod allowlist;
 pub mod introspection;
 pub mod login;

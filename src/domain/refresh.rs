@@ -214,6 +214,23 @@ impl Tokend {
         {
             Ok(_) => {
                 self.metrics.event("refresh_token_reused");
+                for (kind, details) in [
+                    (
+                        "refresh_token.reused",
+                        serde_json::json!({"session": session.id}),
+                    ),
+                    (
+                        "session.revoked",
+                        serde_json::json!({"by": "reuse", "session": session.id}),
+                    ),
+                ] {
+                    self.audit(
+                        crate::domain::admin::audit::AuditEvent::new(kind, "system")
+                            .user(session.user_id)
+                            .details(details),
+                    )
+                    .await;
+                }
                 tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reused; session revoked");
                 Error::RefreshTokenReused
             }
@@ -244,6 +261,17 @@ impl Tokend {
                 .await?
             {
                 tracing::info!(session = %claim.session, "signed out");
+                if let Ok(Some(session)) = self.store.session_by_id(claim.session).await {
+                    self.audit(
+                        crate::domain::admin::audit::AuditEvent::new(
+                            "session.revoked",
+                            format!("user:{}", session.user_id),
+                        )
+                        .user(session.user_id)
+                        .details(serde_json::json!({"by": "user", "session": claim.session})),
+                    )
+                    .await;
+                }
             }
         }
         Ok(())

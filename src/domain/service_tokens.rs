@@ -90,7 +90,7 @@ pub(crate) fn stored_cap(cap: Option<i64>) -> Option<u64> {
 impl Tokend {
     /// The management view of a row, with a use still buffered in memory shown as well, so the
     /// list is not up to a minute behind on the node that saw the use.
-    fn service_token_view(&self, row: &ServiceTokenRecord) -> ServiceTokenView {
+    pub(crate) fn service_token_view(&self, row: &ServiceTokenRecord) -> ServiceTokenView {
         let (last_used_at, last_used_ip) = match self.service_tokens.pending(row.id) {
             Some(p) if row.last_used_at.is_none_or(|stored| p.at >= stored) => {
                 (Some(p.at), Some(p.ip))

@@ -65,6 +65,22 @@ pub fn enforce_password_policy(field: &str, password: &Password) -> Result<()> {
     })
 }
 
+/// The wire view of a session; `current` marks the caller's own.
+pub(crate) fn session_view(s: crate::storage::SessionRecord, current: Option<Uuid>) -> SessionView {
+    SessionView {
+        current: Some(s.id) == current,
+        id: s.id,
+        device: DeviceView {
+            name: s.device_name,
+            platform: s.device_platform,
+            app_version: s.device_app_version,
+        },
+        created_at: rfc3339(s.created_at),
+        last_used_at: rfc3339(s.last_used_at),
+        last_ip: s.last_ip,
+    }
+}
+
 impl Tokend {
     /// The caller's live sessions.
     pub async fn list_sessions(&self, caller: &UserPrincipal) -> Result<SessionList> {
@@ -76,18 +92,7 @@ impl Tokend {
         Ok(SessionList {
             sessions: rows
                 .into_iter()
-                .map(|s| SessionView {
-                    current: s.id == caller.session,
-                    id: s.id,
-                    device: DeviceView {
-                        name: s.device_name,
-                        platform: s.device_platform,
-                        app_version: s.device_app_version,
-                    },
-                    created_at: rfc3339(s.created_at),
-                    last_used_at: rfc3339(s.last_used_at),
-                    last_ip: s.last_ip,
-                })
+                .map(|s| session_view(s, Some(caller.session)))
                 .collect(),
         })
     }
@@ -99,6 +104,15 @@ impl Tokend {
             .revoke_user_session(caller.user, id, "revoked_by_user", self.clock.now())
             .await?
         {
+            self.audit(
+                crate::domain::admin::audit::AuditEvent::new(
+                    "session.revoked",
+                    format!("user:{}", caller.user),
+                )
+                .user(caller.user)
+                .details(serde_json::json!({"by": "user", "session": id})),
+            )
+            .await;
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -156,6 +170,23 @@ impl Tokend {
             .change_password(user.id, &hash, Some(caller.session), self.clock.now())
             .await?;
         tracing::info!(user = %user.id, "password changed; other sessions revoked");
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "password.changed",
+                format!("user:{}", user.id),
+            )
+            .user(user.id),
+        )
+        .await;
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "session.revoked",
+                format!("user:{}", user.id),
+            )
+            .user(user.id)
+            .details(serde_json::json!({"by": "password_change", "all_but": caller.session})),
+        )
+        .await;
         Ok(())
     }
 }

@@ -6,11 +6,13 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::admin::audit::AuditEvent;
 use super::login::normalize_login;
 use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{DeviceRecord, SessionRecord, UserRecord};
+use serde_json::json;
 
 /// The device a session belongs to, as the app describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -166,16 +168,38 @@ pub enum SignInOutcome {
 
 impl Tokend {
     /// Checks limits and credentials, then signs in or asks for the second factor.
-    pub async fn sign_in(&self, req: SignInRequest, ip: IpAddr) -> Result<SignInOutcome> {
+    pub async fn sign_in(
+        &self,
+        req: SignInRequest,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+    ) -> Result<SignInOutcome> {
         req.device.validate()?;
         let login =
             normalize_login(&req.login).map_err(|e| Error::field("login", e.to_string()))?;
-        self.sign_in_limiter.charge(ip, &login).await.map_err(|r| {
+        let failed = |reason: &str| {
+            AuditEvent::new("sign_in.failed", "system")
+                .from(ip, user_agent)
+                .details(json!({"reason": reason}))
+        };
+        if let Err(r) = self.sign_in_limiter.charge(ip, &login).await {
             self.metrics.event("sign_in_rate_limited");
-            Error::RateLimited {
-                retry_after_secs: r.retry_after_secs,
+            // A refusal costs no hash, so it must not cost a row each: at most one row per
+            // address and per login per minute (both must be fresh, so rotating either side
+            // of a flood still writes one row).
+            let by_ip = self
+                .audit_throttle
+                .admit(&format!("ip:{ip}"), self.clock.now(), 60);
+            let by_login =
+                self.audit_throttle
+                    .admit(&format!("login:{login}"), self.clock.now(), 60);
+            if by_ip && by_login {
+                self.audit(failed("rate_limited")).await;
             }
-        })?;
+            return Err(Error::RateLimited {
+                retry_after_secs: r.retry_after_secs,
+            });
+        }
         // After the limiter: with registered clients required, a flood of made-up client ids
         // must not buy database reads.
         self.check_device_client(&req.device).await?;
@@ -188,12 +212,20 @@ impl Tokend {
             .hasher
             .verify(
                 &req.password,
-                user.as_ref().map(|u| u.password_hash.as_str()),
+                // A user created without a password matches nothing, at the full price of a hash.
+                user.as_ref()
+                    .map(|u| u.password_hash.as_str())
+                    .filter(|h| *h != crate::domain::admin::users::NO_PASSWORD),
             )
             .await
             .map_err(Error::internal)?;
-        let Some(mut user) = user.filter(|_| verified.matches) else {
+        let Some(mut user) = user.as_ref().filter(|_| verified.matches).cloned() else {
             self.metrics.event("sign_in_invalid_credentials");
+            let event = match &user {
+                Some(u) => failed("wrong_password").user(u.id),
+                None => failed("unknown_login"),
+            };
+            self.audit(event).await;
             return Err(Error::InvalidCredentials);
         };
         if verified.needs_rehash {
@@ -202,14 +234,33 @@ impl Tokend {
             }
         }
         if user.disabled {
+            self.audit(failed("user_disabled").user(user.id)).await;
             return Err(Error::UserDisabled);
         }
         if let Some(challenge) = self.mfa_challenge_for(&user, &req.device).await? {
             return Ok(SignInOutcome::MfaRequired(challenge));
         }
-        Ok(SignInOutcome::Complete(
-            self.start_session(&user, &req.device, ip).await?,
-        ))
+        let signed_in = self.start_session(&user, &req.device, ip).await?;
+        self.audit_sign_in(&signed_in, "password", ip, user_agent)
+            .await;
+        Ok(SignInOutcome::Complete(signed_in))
+    }
+
+    /// `sign_in.succeeded` for a new session.
+    pub(crate) async fn audit_sign_in(
+        &self,
+        signed_in: &SignedIn,
+        method: &str,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+    ) {
+        self.audit(
+            AuditEvent::new("sign_in.succeeded", format!("user:{}", signed_in.user.uuid))
+                .user(signed_in.user.uuid)
+                .from(ip, user_agent)
+                .details(json!({"session": signed_in.session_id, "method": method})),
+        )
+        .await;
     }
 
     /// Upgrades the stored hash to the current parameters; returns the new hash if it was stored.

@@ -14,10 +14,11 @@ use crate::config::Settings;
 use crate::crypto::jwt::AccessTokens;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::RefreshTokenCodec;
+use crate::domain::admin::throttle::AuditThrottle;
 use crate::domain::mfa::MfaState;
 use crate::domain::scopes::Vocabulary;
 use crate::domain::service_tokens::ServiceTokenState;
-use crate::limits::SignInLimiter;
+use crate::limits::{PerIpLimiter, SignInLimiter};
 use crate::metrics::Metrics;
 use crate::storage::DynStore;
 
@@ -41,6 +42,10 @@ pub struct Tokend {
     pub vocabulary: Vocabulary,
     /// Sign-in rate limits.
     pub sign_in_limiter: SignInLimiter,
+    /// Password-reset attempts per address.
+    pub reset_limiter: PerIpLimiter,
+    /// At most one audit row per key per window for floods (rate-limited sign-ins).
+    pub audit_throttle: AuditThrottle,
     /// Prometheus counters.
     pub metrics: Metrics,
     /// State of the second factor (keys, limiters).

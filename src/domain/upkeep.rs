@@ -35,6 +35,7 @@ impl Tokend {
         if let Err(e) = self.store.purge_mfa_tokens(now, window).await {
             tracing::warn!(error = %e, "could not purge spent mfa_tokens");
         }
+        self.prune_audit().await;
     }
 
     /// Runs every minute while serving (bounded memory, coalesced writes).
@@ -47,6 +48,7 @@ impl Tokend {
             }
         }
         self.sign_in_limiter.retain_recent();
+        self.reset_limiter.retain_recent();
         self.flush_service_token_usage().await;
     }
 }

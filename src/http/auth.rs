@@ -5,8 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::extract::{ClientIp, JsonBody, PathId, TokenParam, UserCaller};
+use super::extract::{ClientIp, JsonBody, PathId, TokenParam, UserAgent, UserCaller};
 use crate::app::AppState;
+use crate::domain::admin::reset::PasswordResetRequest;
 use crate::domain::refresh::{TokenRequest, TokenResponse};
 use crate::domain::sessions::SessionList;
 use crate::domain::sign_in::{SignInOutcome, SignInRequest};
@@ -16,9 +17,24 @@ use crate::error::Result;
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     JsonBody(req): JsonBody<SignInRequest>,
 ) -> Result<Json<SignInOutcome>> {
-    state.sign_in(req, ip).await.map(Json)
+    state
+        .sign_in(req, ip, user_agent.as_deref())
+        .await
+        .map(Json)
+}
+
+/// `POST /v1/auth/password_reset`: 204, or one generic `invalid_reset_ticket`.
+pub async fn password_reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    JsonBody(req): JsonBody<PasswordResetRequest>,
+) -> Result<StatusCode> {
+    state.reset_password(req, ip, user_agent.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/auth/token`.

@@ -243,6 +243,24 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// The client's `User-Agent`, for the audit trail (never trusted for anything else).
+#[derive(Debug, Clone)]
+pub struct UserAgent(pub Option<String>);
+
+impl FromRequestParts<AppState> for UserAgent {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(UserAgent(
+            parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        ))
+    }
+}
+
 /// Any authenticated caller.
 #[derive(Debug)]
 pub struct Caller(pub Principal);

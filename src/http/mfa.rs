@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::extract::{ClientIp, JsonBody, UserCaller};
+use super::extract::{ClientIp, JsonBody, UserAgent, UserCaller};
 use crate::app::AppState;
 use crate::domain::mfa::recovery::RecoveryCodes;
 use crate::domain::mfa::totp::{ConfirmTotpRequest, EnrolTotpRequest, TotpEnrolment};
@@ -27,9 +27,13 @@ pub fn routes() -> Router<AppState> {
 pub async fn finish_mfa_sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     JsonBody(req): JsonBody<MfaSignInRequest>,
 ) -> Result<Json<SignedIn>> {
-    state.finish_mfa_sign_in(req, ip).await.map(Json)
+    state
+        .finish_mfa_sign_in(req, ip, user_agent.as_deref())
+        .await
+        .map(Json)
 }
 
 /// `POST /v1/me/mfa/totp`.

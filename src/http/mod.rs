@@ -1,6 +1,7 @@
 //! HTTP layer: the only place with axum types. [`router`] builds the routes of the contract;
 //! [`serve`] runs them on a listener until `shutdown` resolves, so tests bind port 0.
 
+pub mod admin;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/sessions", get(auth::list_sessions))
         .route("/v1/auth/sessions/{id}", delete(auth::delete_session))
         .route("/v1/revoke", post(auth::revoke))
+        .route("/v1/auth/password_reset", post(auth::password_reset))
         .route("/v1/me", get(me::me))
         .route("/v1/me/password", post(me::change_password))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(service_tokens::routes())
         .merge(introspect::routes())
         .merge(oauth2::routes())
+        .merge(admin::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));

@@ -73,7 +73,8 @@ wrong methods (405 `method_not_allowed`, with `Allow`), bodies over the limit (4
 `request_too_large`) and wrong content types (415 `unsupported_media_type`). The `/oauth2` \
 endpoints answer RFC 6749 section 5.2 bodies `{\"error\", \"error_description\"}`. Every answer \
 of a `/v1` or `/oauth2` route carries `Cache-Control: no-store`. 401s carry \
-`WWW-Authenticate`; 429s and 503s carry `Retry-After`.";
+`WWW-Authenticate`; 429s and 503s carry `Retry-After`. Every answer carries `X-Request-Id`: the \
+request's own when it is 1 to 128 visible ASCII characters, else a fresh UUID.";
 
 /// `GET /openapi.json`.
 pub async fn openapi(State(state): State<AppState>) -> Json<Value> {

@@ -16,6 +16,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -134,7 +135,7 @@ where
     per_login: KeyedLimiter<String, C>,
     per_ip_per_minute: u32,
     per_login_per_minute: u32,
-    shared: Option<redis::RedisLimiter>,
+    shared: Option<Arc<redis::RedisLimiter>>,
 }
 
 impl SignInLimiter {
@@ -163,16 +164,14 @@ impl<C: Clock + Clone> SignInLimiter<C> {
     }
 
     /// Shares the budgets across nodes through Redis (the local limiter stays as fallback).
-    pub fn with_shared(mut self, shared: redis::RedisLimiter) -> Self {
+    pub fn with_shared(mut self, shared: Arc<redis::RedisLimiter>) -> Self {
         self.shared = Some(shared);
         self
     }
 
     /// Whether a shared limiter is configured but Redis cannot answer right now.
     pub fn shared_falling_back(&self) -> Option<bool> {
-        self.shared
-            .as_ref()
-            .map(redis::RedisLimiter::is_falling_back)
+        self.shared.as_ref().map(|s| s.is_falling_back())
     }
 
     /// [`Self::check`], shared across nodes when Redis is configured and answers.
@@ -245,6 +244,53 @@ impl<C: Clock + Clone> SignInLimiter<C> {
     /// Whether neither budget tracks any key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// One per-address budget (e.g. password-reset attempts), shared through Redis like the sign-in
+/// budgets when configured.
+#[derive(Debug)]
+pub struct PerIpLimiter {
+    name: &'static str,
+    per_minute: u32,
+    local: KeyedLimiter<IpAddr>,
+    shared: Option<Arc<redis::RedisLimiter>>,
+}
+
+impl PerIpLimiter {
+    /// `per_minute` attempts per address per minute (and burst); 0 disables it. `name` keeps its
+    /// Redis keys apart from other budgets.
+    pub fn new(
+        name: &'static str,
+        per_minute: u32,
+        shared: Option<Arc<redis::RedisLimiter>>,
+    ) -> Self {
+        Self {
+            name,
+            per_minute,
+            local: KeyedLimiter::per_minute(per_minute),
+            shared,
+        }
+    }
+
+    /// Charges one attempt from `ip`.
+    pub async fn charge(&self, ip: IpAddr) -> Result<(), RateLimited> {
+        if let Some(shared) = &self.shared {
+            let budget = redis::Budget {
+                key: format!("tokend:{}:ip:{}", self.name, ip_key(ip)),
+                burst: self.per_minute,
+                period: Duration::from_secs(60),
+            };
+            if let Some(verdict) = shared.check(&[budget]).await {
+                return verdict;
+            }
+        }
+        self.local.check(&ip_key(ip))
+    }
+
+    /// Drops idle keys (every minute).
+    pub fn retain_recent(&self) {
+        self.local.retain_recent();
     }
 }
 

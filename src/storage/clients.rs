@@ -57,6 +57,10 @@ pub trait ClientStore: Send + Sync {
     async fn remove_client(&self, client_id: &str) -> StorageResult<bool>;
     /// Whether a resource server with this audience is registered.
     async fn audience_registered(&self, audience: &str) -> StorageResult<bool>;
+    /// Every resource server, oldest first (secrets are hashes; callers never show them).
+    async fn resource_servers(&self) -> StorageResult<Vec<super::ResourceServerRecord>>;
+    /// Removes a resource server; false if there was none.
+    async fn remove_resource_server(&self, client_id: &str) -> StorageResult<bool>;
     /// Appends the `exchanged` row to the service-token audit trail.
     async fn audit_service_token_exchange(&self, audit: &ExchangeAudit) -> StorageResult<()>;
 }
@@ -128,6 +132,28 @@ macro_rules! impl_client_store {
                         .fetch_optional(&self.pool)
                         .await?;
                 Ok(row.is_some())
+            }
+
+            async fn resource_servers(
+                &self,
+            ) -> $crate::storage::StorageResult<Vec<$crate::storage::ResourceServerRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT client_id, name, secret_hash, created_at, audience \
+                     FROM resource_servers ORDER BY created_at, client_id",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn remove_resource_server(
+                &self,
+                client_id: &str,
+            ) -> $crate::storage::StorageResult<bool> {
+                let done = sqlx::query("DELETE FROM resource_servers WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn audit_service_token_exchange(

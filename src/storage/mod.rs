@@ -4,6 +4,7 @@
 //! refresh token, burn a TOTP step, use a recovery code) is one method, so each backend owns its
 //! transaction and the domain never sees `sqlx::Error`.
 
+mod admin;
 mod clients;
 mod error;
 mod mfa;
@@ -19,6 +20,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::clock::UnixTime;
+pub use admin::{
+    AccountDeletion, AccountMemberRecord, AdminKeyRecord, AdminStore, AuditFilter, AuditRecord,
+    Cursor, UserFilter,
+};
 pub use clients::{ClientRecord, ClientStore, ExchangeAudit};
 pub use error::{StorageError, StorageResult};
 pub use mfa::{FailureBudget, MfaCompletion, MfaProof, MfaStore, MfaTokenRecord, TotpCredential};
@@ -47,9 +52,9 @@ pub struct PoolStatus {
 }
 
 /// Everything tokend persists: one supertrait over one trait per aggregate.
-pub trait Store: CoreStore + MfaStore + ServiceTokenStore + ClientStore {}
+pub trait Store: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore {}
 
-impl<T: CoreStore + MfaStore + ServiceTokenStore + ClientStore> Store for T {}
+impl<T: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore> Store for T {}
 
 /// Users, accounts, memberships and sessions, plus the database's own lifecycle.
 #[async_trait]

@@ -7,6 +7,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::admin::impl_admin_store;
 use super::clients::impl_client_store;
 use super::mfa::impl_mfa_store;
 use super::service_tokens::impl_service_token_store;
@@ -43,3 +44,4 @@ impl_store!(PgStore, "./migrations/postgres", "BEGIN");
 impl_mfa_store!(PgStore);
 impl_service_token_store!(PgStore);
 impl_client_store!(PgStore);
+impl_admin_store!(PgStore);

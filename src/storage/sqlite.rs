@@ -12,6 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
+use super::admin::impl_admin_store;
 use super::clients::impl_client_store;
 use super::mfa::impl_mfa_store;
 use super::service_tokens::impl_service_token_store;
@@ -55,3 +56,4 @@ impl_store!(SqliteStore, "./migrations/sqlite", "BEGIN IMMEDIATE");
 impl_mfa_store!(SqliteStore);
 impl_service_token_store!(SqliteStore);
 impl_client_store!(SqliteStore);
+impl_admin_store!(SqliteStore);

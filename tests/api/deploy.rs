@@ -593,6 +593,71 @@ fn the_image_is_multi_stage_non_root_and_on_the_pinned_toolchain() {
     );
 }
 
+/// The build stage compiles dependencies against stand-ins before the sources are copied: it must
+/// copy every workspace member's manifest and stand in for every explicitly declared target, or
+/// `docker build` fails before compiling anything (cargo checks them when it loads the manifests).
+#[test]
+fn the_dependency_layer_covers_every_manifest_and_declared_target() {
+    let dockerfile = read_repo_file("Dockerfile");
+    let root: toml::Table = toml::from_str(&read_repo_file("Cargo.toml")).expect("Cargo.toml");
+    let members: Vec<String> = root["workspace"]["members"]
+        .as_array()
+        .expect("workspace members")
+        .iter()
+        .map(|m| {
+            m.as_str()
+                .expect("a member path")
+                .trim_start_matches("./")
+                .to_string()
+        })
+        .collect();
+    for member in &members {
+        let dir = if member == "." || member.is_empty() {
+            String::new()
+        } else {
+            assert!(
+                dockerfile.contains(&format!("COPY {member}/Cargo.toml")),
+                "the Dockerfile's dependency layer does not copy {member}/Cargo.toml"
+            );
+            format!("{member}/")
+        };
+        let manifest: toml::Table = toml::from_str(&read_repo_file(&format!("{dir}Cargo.toml")))
+            .expect("a member's Cargo.toml");
+        for (kind, default_dir) in [
+            ("bin", "src/bin"),
+            ("bench", "benches"),
+            ("example", "examples"),
+            ("test", "tests"),
+        ] {
+            for target in manifest
+                .get(kind)
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let path = target
+                    .get("path")
+                    .and_then(toml::Value::as_str)
+                    .map_or_else(
+                        || {
+                            format!(
+                                "{default_dir}/{}.rs",
+                                target["name"].as_str().unwrap_or_default()
+                            )
+                        },
+                        str::to_string,
+                    );
+                let path = format!("{dir}{path}");
+                assert!(
+                    dockerfile.contains(&format!("> {path}"))
+                        || dockerfile.contains(&format!(" {path} ")),
+                    "the Dockerfile's dependency layer has no stand-in for the [[{kind}]] {path}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_proxy_config_exists_and_balances_over_the_tokend_service() {
     let compose = compose();

@@ -183,6 +183,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// One of the settings this server was started with.
+    pub fn env_value(&self, key: &str) -> String {
+        self.env[key].clone()
+    }
+
     /// `POST` of a form body, optionally with HTTP Basic client credentials.
     pub async fn post_form(
         &self,

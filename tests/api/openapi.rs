@@ -1,6 +1,7 @@
-//! The API reference stays true to the router: every route registered in `src/http/` is in the
+//! The API reference stays true to the code: every route registered in `src/http/` is in the
 //! OpenAPI document served at `GET /openapi.json` and in `docs/api.md`, every described route is
-//! answered by a handler, and `docs/openapi.json` is the served document for the default issuer.
+//! answered by a handler, `docs/openapi.json` is the served document for the default issuer, and
+//! `docs/api.md` names every setting of `KNOWN_SETTINGS`.
 //!
 //! After changing a route, regenerate the committed document with
 //! `TOKEND_BLESS_OPENAPI=1 cargo test --test api openapi`.
@@ -360,4 +361,18 @@ async fn the_reference_names_every_route() {
         .filter(|route| !reference.contains(route.as_str()))
         .collect();
     assert!(missing.is_empty(), "docs/api.md never names {missing:?}");
+}
+
+#[test]
+fn the_reference_names_every_setting() {
+    let reference = std::fs::read_to_string(repository().join("docs/api.md")).unwrap();
+    let missing: Vec<&str> = tokend::config::KNOWN_SETTINGS
+        .iter()
+        .filter(|setting| !reference.contains(&format!("`{setting}`")))
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the settings table of docs/api.md never names {missing:?}"
+    );
 }

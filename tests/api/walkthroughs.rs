@@ -30,7 +30,12 @@
 //! - Settings come from the environment, as for the quick start's server: `TOKEND_DATABASE_URL`,
 //!   `TOKEND_KEYS_DIR`, `TOKEND_LISTEN`, `TOKEND_ISSUER` and a cheap argon2 cost; every other
 //!   `TOKEND*` variable of the calling environment is removed. `curl`, `jq` and `python3` come
-//!   from the machine (`.ci/run` installs the first two).
+//!   from the machine (`.ci/run` installs them when missing).
+//! - So each document sets up what it needs itself (its own user, account, tokens), with logins
+//!   no other document uses: a reader may follow them all against one server.
+//!
+//! `WALKTHROUGHS_VERBOSE=1 cargo test --test api walkthroughs -- --nocapture` also shows what
+//! every document printed when it passes.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -201,11 +206,11 @@ fn section(output: &str, block: usize) -> &str {
 
 /// The last block that started, from the markers in a captured stream.
 fn last_started_block(output: &str) -> Option<usize> {
+    let marker = format!("{MARKER} block ");
     output
         .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{MARKER} block ")))
-        .filter_map(|n| n.trim().parse().ok())
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(&marker)?.trim().parse().ok())
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -345,8 +350,9 @@ impl World {
     }
 }
 
-/// Runs the blocks of one document; an error says which block failed and why.
-fn run_document(doc: &str, blocks: &[Block]) -> Result<(), String> {
+/// Runs the blocks of one document; an error says which block failed and why, and with
+/// `keep_on_failure` where the script, database and logs were left for a look.
+fn run_document(doc: &str, blocks: &[Block], keep_on_failure: bool) -> Result<(), String> {
     let world = World::new();
     let server = world.serve().map_err(|e| format!("{doc}: {e}"))?;
     let (text, origin) = script(blocks);
@@ -381,50 +387,58 @@ fn run_document(doc: &str, blocks: &[Block]) -> Result<(), String> {
         let _ = bash.kill();
         let _ = bash.wait();
     }
-    if status.is_some_and(|s| s.success()) {
-        return Ok(());
-    }
     let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    if status.is_some_and(|s| s.success()) {
+        if std::env::var_os("WALKTHROUGHS_VERBOSE").is_some() {
+            eprintln!("===== {doc}: stdout =====\n{stdout}\n===== {doc}: stderr =====\n{stderr}");
+        }
+        return Ok(());
+    }
     let failed = last_started_block(&stderr).unwrap_or(0);
     let block = &blocks[failed];
-    let at = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{MARKER} failed: ")))
-        .next()
-        .map(|what| {
-            // "exit N at script line L: command"
-            let line = what
-                .split("script line ")
-                .nth(1)
-                .and_then(|rest| rest.split(':').next())
-                .and_then(|l| l.trim().parse::<usize>().ok())
-                .and_then(|l| origin.get(l - 1).copied().flatten());
-            match line {
-                Some((_, doc_line)) => format!("{doc}:{doc_line}: {what}"),
-                None => what.to_string(),
-            }
+    // Where it failed: the ERR trap's line, or bash's own "walkthrough.sh: line N: …" (an unset
+    // variable, a syntax error), as a line of the document.
+    let doc_line = |script_line: &str| {
+        let n: usize = script_line.trim().parse().ok()?;
+        origin.get(n.checked_sub(1)?).copied().flatten()
+    };
+    let trapped = stderr.lines().find_map(|l| {
+        let what = l.strip_prefix(&format!("{MARKER} failed: "))?;
+        let (_, line) = doc_line(what.split("script line ").nth(1)?.split(':').next()?)?;
+        Some(format!("{doc}:{line}: {what}"))
+    });
+    let reported = || {
+        stderr.lines().find_map(|l| {
+            let (_, rest) = l.split_once("walkthrough.sh: line ")?;
+            let (number, message) = rest.split_once(':')?;
+            let (_, line) = doc_line(number)?;
+            Some(format!("{doc}:{line}:{message}"))
         })
-        .unwrap_or_else(|| match status {
-            None => format!("timed out after {DOCUMENT_TIMEOUT:?}"),
-            Some(s) => format!("bash ended with {s}"),
-        });
+    };
+    let at = trapped.or_else(reported).unwrap_or_else(|| match status {
+        None => format!("timed out after {DOCUMENT_TIMEOUT:?}"),
+        Some(s) => format!("bash ended with {s}"),
+    });
     drop(server);
-    let kept = world.dir.keep();
+    let log = tail(&world.log(), 30);
+    let kept = if keep_on_failure {
+        format!(
+            "script, database and logs kept in {}",
+            world.dir.keep().display()
+        )
+    } else {
+        String::from("temporary files removed")
+    };
     Err(format!(
         "{doc}: the ```{} block at line {} failed\n{at}\n\
          --- block ---\n{}--- its stdout ---\n{}\n--- its stderr ---\n{}\n\
-         --- server log (last 30 lines) ---\n{}\n--- (script and files kept in {}) ---",
+         --- server log (last 30 lines) ---\n{log}\n--- {kept} ---",
         block.lang,
         block.line,
         block.text,
         section(&stdout, failed).trim_end(),
         section(&stderr, failed).trim_end(),
-        tail(
-            &fs::read_to_string(kept.join("server.log")).unwrap_or_default(),
-            30
-        ),
-        kept.display()
     ))
 }
 
@@ -464,7 +478,7 @@ fn every_walkthrough_runs_against_a_fresh_server() {
         eprintln!("walkthroughs: {doc}: {} blocks", blocks.len());
         runs.push((
             doc.clone(),
-            std::thread::spawn(move || run_document(&doc, &blocks)),
+            std::thread::spawn(move || run_document(&doc, &blocks, true)),
         ));
     }
     assert!(
@@ -546,4 +560,31 @@ fn blocks_are_found_tagged_and_screened() {
     }];
     assert!(prepared("doc.md", &cargo).unwrap_err().contains("doc.md:3"));
     assert_eq!(without_comment("curl \"a#b\" # c"), "curl \"a#b\" ");
+}
+
+#[test]
+fn a_failing_command_is_reported_with_its_document_line() {
+    let block = |line, text: &str| Block {
+        lang: "sh".into(),
+        line,
+        text: text.into(),
+    };
+    let blocks = [
+        block(10, "A=1\n"),
+        block(
+            20,
+            "echo \"before $A\"\ncurl -sS --fail-with-body \"$TOKEND/v1/me\"\necho after\n",
+        ),
+    ];
+    let e = run_document("doc.md", &blocks, false).unwrap_err();
+    assert!(e.contains("the ```sh block at line 20 failed"), "{e}");
+    assert!(e.contains("doc.md:21: exit 22"), "{e}");
+    assert!(
+        e.contains("--- its stdout ---\nbefore 1\n{\"error\""),
+        "{e}"
+    );
+    assert!(e.contains("unauthorized"), "the error body is shown: {e}");
+
+    let e = run_document("doc.md", &[block(5, "true\necho \"$UNSET\"\n")], false).unwrap_err();
+    assert!(e.contains("doc.md:6: UNSET: unbound variable"), "{e}");
 }

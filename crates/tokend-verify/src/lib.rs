@@ -1,4 +1,5 @@
-//! Verify tokend's access tokens offline, with the public keys tokend publishes.
+//! Verify tokend's access tokens offline, with the public keys tokend publishes, and its service
+//! tokens by introspection.
 //!
 //! Resource APIs (other teams' services) use this crate to check the JWT access tokens tokend
 //! issues (RFC 9068) against the JWKS at `GET /.well-known/jwks.json`, without calling tokend
@@ -8,7 +9,17 @@
 //! Offline validation cannot see revocations: a revoked session's access token keeps working
 //! here until it expires (15 minutes by default). Endpoints that must stop at once should ask
 //! tokend's `POST /v1/introspect` instead. Opaque service tokens (`tkd_live_…`) are not JWTs
-//! and can only be checked by introspection.
+//! and can only be checked by introspection (`Introspector`, feature `remote`), unless the
+//! service exchanged them for a JWT first (RFC 8693; `token_kind` `service`), which verifies
+//! offline like any access token and carries the token's allowlist and size cap as claims.
+//!
+//! # Features
+//! - none: the offline core ([`Verifier`]), with no HTTP client and no runtime.
+//! - `remote`: `RemoteVerifier` (discovery, JWKS fetch and refresh) and `Introspector`
+//!   (`POST /v1/introspect` with a cache), on reqwest (rustls) and tokio.
+//! - `axum`: `TokendAuth` and its layer, the `Principal` extractor, `RequireScope`, and the
+//!   rejections in tokend's error envelope. With `remote` too, the layer fetches keys and
+//!   introspects service tokens itself.
 //!
 //! # Layout
 //! - `claims`: [`AccessClaims`], [`Introspection`] and [`ACCESS_TOKEN_TYP`], the wire shapes.
@@ -16,37 +27,43 @@
 //!   the rules and the attack each one stops.
 //! - `error`: [`VerifyError`], one variant per reason a caller can act on.
 //! - `refresh`: [`JwksRefreshGate`], rate limiting for refetches on unknown `kid`s.
-//! - `principal` (feature `axum`): the `Principal` extractor and its 401/403 rejections.
+//! - `service_token` (feature `remote`): the local shape and checksum check of `tkd_live_…`
+//!   tokens, so junk never reaches tokend.
+//! - `remote` (feature `remote`): `RemoteVerifier`, `Introspector`, `AuthServerMetadata` and
+//!   `RemoteError`; all network I/O lives here.
+//! - `principal`, `rejection`, `client_ip`, `layer` (feature `axum`): the `Principal` extractor,
+//!   `AuthRejection` and `ScopeRejection`, `TrustedProxies` (tokend's client-address rule), and
+//!   `TokendAuth` with its layer, its counting body (the size cap) and `RequireScope`.
 //!
 //! # Fetching keys
-//! The crate does no network I/O, so it needs no HTTP client and fits whichever one a service
-//! already uses. A service fetches the JWKS at start-up, refetches it periodically and, through
-//! a [`JwksRefreshGate`], when a token names a `kid` it does not know (tokend publishes a key
-//! before signing with it, so one refetch finds it):
+//! With the `remote` feature, `RemoteVerifier` is built from the issuer URL and this API's
+//! audience and does the rest: it discovers `jwks_uri` through the RFC 8414 metadata
+//! (`/.well-known/oauth-authorization-server`, whose `issuer` must match), fetches the keys,
+//! refreshes them in the background as `Cache-Control: max-age` says (tokend sends 240 s; the
+//! delay is held between a floor and a ceiling), and refetches at once when a token names an
+//! unknown `kid`, at most once per [`JwksRefreshGate`] interval. A failed fetch never removes a
+//! key, so JWTs keep verifying while tokend is down.
 //!
-//! ```ignore
-//! use std::sync::{Arc, RwLock};
-//! use std::time::Instant;
-//! use tokend_verify::{JwksRefreshGate, Verifier};
+//! ```no_run
+//! # #[cfg(feature = "remote")]
+//! # async fn demo(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tokend_verify::RemoteVerifier;
 //!
-//! async fn refresh(http: &reqwest::Client, current: &RwLock<Arc<Verifier>>) -> anyhow::Result<()> {
-//!     let jwks: jsonwebtoken::jwk::JwkSet = http
-//!         .get("https://auth.example.com/.well-known/jwks.json")
-//!         .send().await?.error_for_status()?.json().await?;
-//!     let mut next = Verifier::clone(&current.read().unwrap());
-//!     next.set_jwks(&jwks)?; // on error the old keys stay in service
-//!     *current.write().unwrap() = Arc::new(next);
-//!     Ok(())
-//! }
-//!
-//! // In the request path, before answering 401 for an unknown kid:
-//! let gate = JwksRefreshGate::default();
-//! if !verifier.knows_kid(kid) && gate.should_refetch(Instant::now()) {
-//!     refresh(&http, &current).await?;
-//! }
+//! let verifier = RemoteVerifier::builder("https://auth.example.com", "photos-api")
+//!     .refresh_bounds(Duration::from_secs(30), Duration::from_secs(3600))
+//!     .leeway(5)
+//!     .connect()
+//!     .await?;
+//! let claims = verifier.verify(token).await?;
+//! println!("user {} in account {}", claims.sub, claims.account_uuid);
+//! # Ok(()) }
 //! ```
 //!
-//! # Usage
+//! Without it, the crate does no I/O: fetch the JWKS with any client, load it with
+//! [`Verifier::from_jwks_json`] or [`Verifier::set_jwks`] (which keeps the old keys on error),
+//! and ask a [`JwksRefreshGate`] before refetching for an unknown `kid`:
+//!
 //! ```no_run
 //! use tokend_verify::{Verifier, VerifyError};
 //!
@@ -60,24 +77,46 @@
 //! }
 //! ```
 //!
-//! With the `axum` feature, handlers take a `Principal` and the router state provides an
-//! `Arc<Verifier>` (see `Principal` for a state that swaps keys at run time):
+//! # In an axum service
+//! With `axum` and `remote`, one `TokendAuth` layer authenticates users and service callers,
+//! enforces service tokens' allowlists and size caps, and hands handlers a `Principal`;
+//! `RequireScope` states each route's scope (`examples/photos_api.rs` is a complete API):
 //!
-//! ```ignore
-//! async fn delete_photo(p: tokend_verify::Principal) -> Result<&'static str, tokend_verify::ScopeRejection> {
-//!     p.require_scope("photos:delete")?;
-//!     Ok("deleted")
+//! ```no_run
+//! # #[cfg(all(feature = "axum", feature = "remote"))]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::handler::Handler;
+//! use axum::routing::delete;
+//! use tokend_verify::{Principal, RemoteVerifier, RequireScope, TokendAuth};
+//!
+//! async fn delete_photo(p: Principal) -> String {
+//!     format!("deleted a photo of account {}", p.account_uuid())
 //! }
-//! let app = axum::Router::new()
-//!     .route("/photos/{id}", axum::routing::delete(delete_photo))
-//!     .with_state(std::sync::Arc::new(verifier));
+//!
+//! let keys = RemoteVerifier::connect("https://auth.example.com", "photos-api").await?;
+//! let service_tokens = keys.introspector("resource-server-id", "resource-server-secret")?;
+//! let auth = TokendAuth::remote(keys).with_introspector(service_tokens);
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/photos/{id}", delete(delete_photo.layer(RequireScope("photos:delete"))))
+//!     .layer(auth.layer());
+//! # Ok(()) }
 //! ```
 
 mod claims;
+#[cfg(feature = "axum")]
+mod client_ip;
 mod error;
+#[cfg(feature = "axum")]
+mod layer;
 #[cfg(feature = "axum")]
 mod principal;
 mod refresh;
+#[cfg(feature = "axum")]
+mod rejection;
+#[cfg(feature = "remote")]
+mod remote;
+#[cfg(feature = "remote")]
+mod service_token;
 #[cfg(test)]
 mod test_support;
 mod verifier;
@@ -86,10 +125,26 @@ pub use claims::{
     AccessClaims, Introspection, ACCESS_TOKEN_TYP, TOKEN_KIND_SERVICE, TOKEN_TYPE_ACCESS,
     TOKEN_TYPE_SERVICE,
 };
+#[cfg(feature = "axum")]
+pub use client_ip::TrustedProxies;
 pub use error::VerifyError;
 #[cfg(feature = "axum")]
-pub use principal::{AuthRejection, Principal, ScopeRejection};
+pub use layer::{AuthLayer, AuthService, RequireScope, RequireScopeService, TokendAuth};
+#[cfg(feature = "axum")]
+pub use principal::Principal;
 pub use refresh::JwksRefreshGate;
+#[cfg(feature = "axum")]
+pub use rejection::{AuthRejection, ScopeRejection};
+#[cfg(feature = "remote")]
+pub use remote::{
+    AuthServerMetadata, IntrospectError, Introspector, RemoteError, RemoteVerifier,
+    RemoteVerifierBuilder, DEFAULT_HTTP_TIMEOUT, DEFAULT_INTROSPECTION_TTL,
+    DEFAULT_REFRESH_CEILING, DEFAULT_REFRESH_FLOOR,
+};
+#[cfg(feature = "remote")]
+pub use service_token::{
+    is_well_formed_service_token, looks_like_service_token, DEFAULT_SERVICE_TOKEN_PREFIX,
+};
 pub use verifier::{Verifier, DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
 
 /// Re-exported so callers name the same `JwkSet` type [`Verifier::set_jwks`] takes, without

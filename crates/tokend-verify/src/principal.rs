@@ -1,67 +1,111 @@
-//! The axum extractor resource APIs put in their handlers' arguments (feature `axum`).
-//!
-//! Failures render tokend's error envelope (`{"error":{"code","message","details"}}`) with the
-//! RFC 6750 section 3 `WWW-Authenticate` header, so clients see the same errors from tokend and
-//! from every API that trusts it.
+//! The verified caller of a request (feature `axum`), as [`TokendAuth`](crate::TokendAuth)'s
+//! layer leaves it for handlers.
 
-use std::fmt;
-use std::sync::Arc;
-
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use axum::http::{HeaderMap, HeaderName};
 
-use crate::{AccessClaims, Verifier, VerifyError};
+use crate::rejection::{AuthRejection, ScopeRejection};
+use crate::{AccessClaims, Introspection, VerifyError, TOKEN_TYPE_SERVICE};
 
 /// The `X-API-Key` header, which tokend's contract (section 6) accepts wherever a bearer token is.
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// The verified caller of a request, so a handler that takes one cannot run unauthenticated.
 ///
-/// Extraction reads `Authorization: Bearer <token>` (scheme in any case) or `X-API-Key: <token>`
-/// and verifies it with the [`Verifier`] obtained from the router state through
-/// `Arc<Verifier>: FromRef<S>`. If the state *is* an `Arc<Verifier>`, that holds already; an
-/// application state implements it (cloning an `Arc`, or reading the current one out of an
-/// `RwLock` when the JWKS is refreshed in the background) like this:
+/// A user (a JWT access token), or a machine: a service token checked by introspection, or one
+/// exchanged for a JWT (RFC 8693, `token_kind` `service`). The layer of
+/// [`TokendAuth`](crate::TokendAuth) verifies the token, applies a service token's allowlist
+/// and size cap, and stores the `Principal` in the request's extensions; extracting it there is
+/// free. Without that layer extraction fails with 401, so a route that forgot it stays closed.
 ///
 /// ```
-/// use std::sync::{Arc, RwLock};
-/// use axum::extract::FromRef;
-/// use tokend_verify::Verifier;
+/// use tokend_verify::{Principal, ScopeRejection};
 ///
-/// #[derive(Clone)]
-/// struct AppState {
-///     verifier: Arc<RwLock<Arc<Verifier>>>,
-/// }
-///
-/// impl FromRef<AppState> for Arc<Verifier> {
-///     fn from_ref(state: &AppState) -> Self {
-///         // A poisoned lock still holds a complete Arc, so recover it rather than panic.
-///         Arc::clone(&state.verifier.read().unwrap_or_else(|e| e.into_inner()))
-///     }
+/// async fn delete_photo(principal: Principal) -> Result<String, ScopeRejection> {
+///     principal.require_scope("photos:delete")?;
+///     Ok(format!("deleted for account {}", principal.account_uuid()))
 /// }
 /// ```
-///
-/// Only JWT access tokens are accepted: an opaque service token needs tokend's
-/// `POST /v1/introspect`, and gets a 401 here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The token's verified claims.
-    pub claims: AccessClaims,
+    subject: String,
+    account_uuid: String,
+    scope: String,
+    service: bool,
+    allowed_ips: Vec<String>,
+    max_request_bytes: Option<u64>,
+    claims: Option<AccessClaims>,
 }
 
 impl Principal {
+    /// The caller of a verified JWT (a user token, or an exchanged service token).
+    pub fn from_claims(claims: AccessClaims) -> Self {
+        Self {
+            subject: claims.sub.clone(),
+            account_uuid: claims.account_uuid.clone(),
+            scope: claims.scope.clone(),
+            service: claims.is_service(),
+            allowed_ips: claims.allowed_ips.clone().unwrap_or_default(),
+            max_request_bytes: claims.max_request_bytes,
+            claims: Some(claims),
+        }
+    }
+
+    /// The caller behind an introspection answer for a service token, or `None` unless the
+    /// answer is active, for a service token, and names an account and a token id.
+    ///
+    /// The subject reads `service_token:<id>`, as in an exchanged service token's JWT.
+    pub fn from_introspection(answer: &Introspection) -> Option<Self> {
+        if !answer.active || answer.token_type.as_deref() != Some(TOKEN_TYPE_SERVICE) {
+            return None;
+        }
+        let id = answer.sub.as_deref().filter(|s| !s.is_empty())?;
+        let account = answer.account_uuid.as_deref().filter(|s| !s.is_empty())?;
+        Some(Self {
+            subject: format!("service_token:{id}"),
+            account_uuid: account.to_owned(),
+            scope: answer.scope.clone().unwrap_or_default(),
+            service: true,
+            allowed_ips: answer.allowed_ips.clone().unwrap_or_default(),
+            max_request_bytes: answer.max_request_bytes,
+            claims: None,
+        })
+    }
+
+    /// Who acts: the user's UUID, or `service_token:<id>` for a service caller.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The account (tenant) the token is bound to: scope every query by it.
+    pub fn account_uuid(&self) -> &str {
+        &self.account_uuid
+    }
+
+    /// Whether the caller is a service token rather than a signed-in user.
+    pub fn is_service(&self) -> bool {
+        self.service
+    }
+
+    /// The granted scopes one by one.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether `scope` was granted, compared exactly (see [`AccessClaims::has_scope`]).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        !scope.is_empty() && self.scopes().any(|s| s == scope)
+    }
+
     /// Refuses the request unless the token grants `scope`, so a handler states its need in one
     /// line: `principal.require_scope("photos:delete")?;`.
     ///
     /// # Errors
     /// [`ScopeRejection`], which renders 403 `scope_required`.
     pub fn require_scope(&self, scope: &str) -> Result<(), ScopeRejection> {
-        if self.claims.has_scope(scope) {
+        if self.has_scope(scope) {
             Ok(())
         } else {
             Err(ScopeRejection {
@@ -69,20 +113,32 @@ impl Principal {
             })
         }
     }
+
+    /// A service token's IP allowlist (addresses and CIDRs); empty means any address.
+    pub fn allowed_ips(&self) -> &[String] {
+        &self.allowed_ips
+    }
+
+    /// A service token's cap on request bodies, in bytes.
+    pub fn max_request_bytes(&self) -> Option<u64> {
+        self.max_request_bytes
+    }
+
+    /// The JWT's claims, when the caller presented a JWT (not for introspected service tokens).
+    pub fn claims(&self) -> Option<&AccessClaims> {
+        self.claims.as_ref()
+    }
 }
 
-impl<S> FromRequestParts<S> for Principal
-where
-    Arc<Verifier>: FromRef<S>,
-    S: Send + Sync,
-{
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = presented_token(&parts.headers)?;
-        let verifier = Arc::<Verifier>::from_ref(state);
-        let claims = verifier.verify(token).map_err(AuthRejection::Invalid)?;
-        Ok(Self { claims })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(AuthRejection::Missing)
     }
 }
 
@@ -91,7 +147,7 @@ where
 /// A non-Bearer `Authorization` (say, Basic) counts as no token, as RFC 6750 section 3.1 asks.
 /// Two tokens, or a repeated header, are refused: RFC 6750 section 2 forbids more than one
 /// method per request, and guessing which one was meant invites confusion.
-fn presented_token(headers: &HeaderMap) -> Result<&str, AuthRejection> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Result<&str, AuthRejection> {
     let malformed = AuthRejection::Invalid(VerifyError::Malformed);
     let mut bearer = None;
     for value in headers.get_all(AUTHORIZATION) {
@@ -115,92 +171,6 @@ fn presented_token(headers: &HeaderMap) -> Result<&str, AuthRejection> {
         (Some(_), Some(_)) => Err(malformed),
         (Some(""), None) | (None, Some("")) => Err(malformed),
         (Some(token), None) | (None, Some(token)) => Ok(token),
-    }
-}
-
-/// Why [`Principal`] extraction failed; renders 401 in tokend's error envelope.
-///
-/// Public so an application can match on it (say, to log [`VerifyError::UnknownKey`] and
-/// trigger a JWKS refetch) before letting it render.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthRejection {
-    /// No token was presented: `WWW-Authenticate: Bearer` without an error, per RFC 6750.
-    Missing,
-    /// A token was presented and refused: `error="invalid_token"`.
-    Invalid(VerifyError),
-}
-
-impl AuthRejection {
-    /// The contract's error code, so a client can tell "refresh and retry" from "sign in again".
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Invalid(VerifyError::Expired) => "token_expired",
-            _ => "unauthorized",
-        }
-    }
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Missing => f.write_str("A bearer token is required."),
-            Self::Invalid(err) => err.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for AuthRejection {}
-
-impl IntoResponse for AuthRejection {
-    fn into_response(self) -> Response {
-        let challenge = match self {
-            Self::Missing => "Bearer",
-            Self::Invalid(_) => "Bearer error=\"invalid_token\"",
-        };
-        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
-        let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-        response
-    }
-}
-
-/// A valid token lacking a scope the endpoint needs; renders 403 `scope_required`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopeRejection {
-    /// The missing scope, echoed in `details.scope` so the client knows what to ask for.
-    pub scope: String,
-}
-
-impl fmt::Display for ScopeRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "The token lacks the scope {}.", self.scope)
-    }
-}
-
-impl std::error::Error for ScopeRejection {}
-
-impl IntoResponse for ScopeRejection {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {
-            "code": "scope_required",
-            "message": self.to_string(),
-            "details": {"scope": self.scope},
-        }});
-        let mut response = (StatusCode::FORBIDDEN, Json(body)).into_response();
-        // RFC 6750 section 3.1; skipped for a scope name that could not be quoted safely.
-        let safe = |c: char| c.is_ascii_alphanumeric() || "_.:-".contains(c);
-        if !self.scope.is_empty() && self.scope.chars().all(safe) {
-            let challenge = format!(
-                "Bearer error=\"insufficient_scope\", scope=\"{}\"",
-                self.scope
-            );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(WWW_AUTHENTICATE, value);
-            }
-        }
-        response
     }
 }
 

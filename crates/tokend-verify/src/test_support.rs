@@ -2,7 +2,7 @@
 //!
 //! Keys are generated fresh with aws-lc-rs on every run, so no test depends on a checked-in
 //! secret and every forged token is checked against genuine key material.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -136,6 +136,18 @@ pub fn claims() -> AccessClaims {
     }
 }
 
+/// Claims of a service token exchanged for a JWT (RFC 8693), with an allowlist and a size cap.
+pub fn service_claims(allowed_ips: &[&str], max_request_bytes: Option<u64>) -> AccessClaims {
+    AccessClaims {
+        sub: "service_token:0190a0b0-0000-7000-8000-0000000000st".into(),
+        sid: None,
+        token_kind: Some(crate::TOKEN_KIND_SERVICE.into()),
+        allowed_ips: Some(allowed_ips.iter().map(|s| s.to_string()).collect()),
+        max_request_bytes,
+        ..claims()
+    }
+}
+
 /// base64url without padding (RFC 7515 section 2), for tokens jsonwebtoken refuses to build.
 pub fn b64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -148,6 +160,23 @@ pub fn b64url(bytes: &[u8]) -> String {
         for i in 0..=chunk.len() {
             out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
         }
+    }
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 section 4), for HTTP Basic credentials.
+pub fn b64std(bytes: &[u8]) -> String {
+    let url = b64url(bytes);
+    let mut out: String = url
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
     }
     out
 }
@@ -217,4 +246,6 @@ fn b64url_matches_rfc4648_vectors() {
     assert_eq!(b64url(b"foo"), "Zm9v");
     assert_eq!(b64url(b"foob"), "Zm9vYg");
     assert_eq!(b64url(&[0xfb, 0xff]), "-_8");
+    assert_eq!(b64std(b"fo"), "Zm8=");
+    assert_eq!(b64std(&[0xfb, 0xff]), "+/8=");
 }

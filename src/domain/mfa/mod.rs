@@ -32,6 +32,7 @@ use serde::Deserialize;
 use super::sign_in::{Device, MfaChallenge, SignedIn};
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
+use crate::domain::admin::audit::AuditEvent;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{
@@ -194,7 +195,12 @@ impl Tokend {
     }
 
     /// `POST /v1/auth/mfa`: finishes a sign-in exactly like one without MFA.
-    pub async fn finish_mfa_sign_in(&self, req: MfaSignInRequest, ip: IpAddr) -> Result<SignedIn> {
+    pub async fn finish_mfa_sign_in(
+        &self,
+        req: MfaSignInRequest,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+    ) -> Result<SignedIn> {
         let presented = req.mfa_token.0.as_str();
         if !presented.starts_with(MFA_TOKEN_PREFIX) || presented.len() > 128 {
             return Err(Error::InvalidMfaToken);
@@ -225,6 +231,13 @@ impl Tokend {
             MfaCompletion::Completed => self.refund_failure(user_id).await,
             MfaCompletion::ProofRejected => {
                 self.metrics.event("mfa_code_rejected");
+                self.audit(
+                    AuditEvent::new("mfa.failed", "system")
+                        .user(user_id)
+                        .from(ip, user_agent)
+                        .details(serde_json::json!({"attempts_left": attempts_left})),
+                )
+                .await;
                 tracing::info!(user = %user_id, attempts_left, "wrong MFA code");
                 return Err(Error::InvalidMfaCode {
                     attempts_left: u32::try_from(attempts_left).unwrap_or(0),
@@ -243,8 +256,18 @@ impl Tokend {
         if user.disabled {
             return Err(Error::UserDisabled);
         }
-        self.start_session(&user, &Device::from(token.device), ip)
-            .await
+        let signed_in = self
+            .start_session(&user, &Device::from(token.device), ip)
+            .await?;
+        self.audit(
+            AuditEvent::new("mfa.succeeded", format!("user:{}", user.id))
+                .user(user.id)
+                .from(ip, user_agent),
+        )
+        .await;
+        self.audit_sign_in(&signed_in, "password+mfa", ip, user_agent)
+            .await;
+        Ok(signed_in)
     }
 
     /// What `code` proves for the sign-in step: six digits are TOTP, anything else a recovery

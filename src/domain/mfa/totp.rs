@@ -143,6 +143,15 @@ impl Tokend {
         }
         self.refund_failure(caller.user).await;
         tracing::info!(user = %caller.user, "MFA enabled");
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "mfa.enrolled",
+                format!("user:{}", caller.user),
+            )
+            .user(caller.user)
+            .details(serde_json::json!({"method": "totp"})),
+        )
+        .await;
         Ok(codes)
     }
 
@@ -168,6 +177,15 @@ impl Tokend {
         }
         self.refund_failure(user.id).await;
         tracing::info!(user = %user.id, "MFA disabled");
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "mfa.removed",
+                format!("user:{}", user.id),
+            )
+            .user(user.id)
+            .details(serde_json::json!({"by": "user"})),
+        )
+        .await;
         Ok(())
     }
 

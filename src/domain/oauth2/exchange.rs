@@ -132,6 +132,16 @@ impl Tokend {
         };
         self.store.audit_service_token_exchange(&audit).await?;
         self.metrics.event("service_token_exchanged");
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "service_token.exchanged",
+                format!("client:{}", client.client_id),
+            )
+            .account(principal.account)
+            .from(ip, None)
+            .details(json!({"service_token": principal.token_id, "jti": claims.jti})),
+        )
+        .await;
         Ok(ExchangeResponse {
             access_token,
             issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,

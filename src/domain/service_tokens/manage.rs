@@ -227,6 +227,17 @@ impl Tokend {
         }
         tracing::info!(token = %record.id, account = %record.account_id, actor = %user.user,
             "service token created");
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "service_token.created",
+                format!("user:{}", user.user),
+            )
+            .user(user.user)
+            .account(record.account_id)
+            .from(ip, None)
+            .details(serde_json::json!({"service_token": record.id, "scopes": record.scopes})),
+        )
+        .await;
         Ok(CreatedServiceToken {
             token: secret,
             view: self.service_token_view(&record),
@@ -274,6 +285,17 @@ impl Tokend {
             .ok_or(Error::NotFound)?;
         tracing::info!(token = %id, actor = %user.user, active = row.active,
             "service token updated");
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "service_token.changed",
+                format!("user:{}", user.user),
+            )
+            .user(user.user)
+            .account(user.account)
+            .from(ip, None)
+            .details(serde_json::json!({"service_token": id, "active": row.active})),
+        )
+        .await;
         Ok(self.service_token_view(&row))
     }
 
@@ -293,6 +315,17 @@ impl Tokend {
             return Err(Error::NotFound);
         }
         tracing::info!(token = %id, actor = %user.user, "service token deleted");
+        self.audit(
+            crate::domain::admin::audit::AuditEvent::new(
+                "service_token.deleted",
+                format!("user:{}", user.user),
+            )
+            .user(user.user)
+            .account(user.account)
+            .from(ip, None)
+            .details(serde_json::json!({"service_token": id})),
+        )
+        .await;
         Ok(())
     }
 }

@@ -4,15 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
-/// Every `code` the `/v1` envelope can carry (`Error::status_and_code`).
-const ENVELOPE_CODES: [&str; 28] = [
+/// Every `code` the envelope can carry (`Error::status_and_code`); `invalid_client`,
+/// `unauthorized_client` and `unsupported_grant_type` arise only at `/oauth2`, in RFC 6749 bodies.
+const ENVELOPE_CODES: [&str; 25] = [
     "invalid_request",
     "invalid_scope",
     "invalid_target",
     "unsupported_token_type",
-    "invalid_client",
-    "unauthorized_client",
-    "unsupported_grant_type",
     "unauthorized",
     "invalid_credentials",
     "invalid_mfa_token",

@@ -153,10 +153,21 @@ pub(super) fn schemas() -> Value {
         },
         "Ready": {
             "type": "object",
-            "required": ["status", "signing_kid"],
+            "required": ["status", "signing_kid", "details"],
             "properties": {
                 "status": { "const": "ready" },
                 "signing_kid": { "type": "string", "description": "The key that signs now." },
+                "details": {
+                    "type": "object",
+                    "required": ["database", "rate_limits"],
+                    "properties": {
+                        "database": { "const": "ok" },
+                        "rate_limits": {
+                            "enum": ["in_process", "redis", "in_process_fallback"],
+                            "description": "Where the sign-in budgets live: this node (no Redis configured), Redis, or this node while the configured Redis does not answer.",
+                        },
+                    },
+                },
             },
         },
         "AccessTokenClaims": {

@@ -22,21 +22,30 @@ fn client_security() -> Value {
     json!([{ "client": [] }, {}])
 }
 
+/// `response` with one more header, a `$ref` to `#/components/headers/{component}`.
+fn with_header(mut response: Value, name: &str, component: &str) -> Value {
+    if let Some(headers) = response["headers"].as_object_mut() {
+        let target = format!("#/components/headers/{component}");
+        headers.insert(name.to_string(), json!({ "$ref": target }));
+    }
+    response
+}
+
 /// The answers both endpoints share.
 fn shared_errors() -> Value {
     json!({
-        "401": {
-            "description": "`invalid_client`: no client, an unknown one, a public client sending a secret, a confidential one without its secret or with a wrong one, malformed Basic credentials.",
-            "headers": { "WWW-Authenticate": { "$ref": "#/components/headers/WwwAuthenticate" } },
-            "content": { "application/json": { "schema": schema("OAuthError") } },
-        },
+        "401": with_header(
+            oauth_error("`invalid_client`: no client, an unknown one, a public client sending a secret, a confidential one without its secret or with a wrong one, malformed Basic credentials."),
+            "WWW-Authenticate",
+            "WwwAuthenticate",
+        ),
         "413": oauth_error("`invalid_request`: the body is over `TOKEND_MAX_BODY_BYTES`."),
         "500": oauth_error("`server_error`."),
-        "503": {
-            "description": "`temporarily_unavailable`: the database is down or overloaded.",
-            "headers": { "Retry-After": { "$ref": "#/components/headers/RetryAfter" } },
-            "content": { "application/json": { "schema": schema("OAuthError") } },
-        },
+        "503": with_header(
+            oauth_error("`temporarily_unavailable`: the database is down or overloaded."),
+            "Retry-After",
+            "RetryAfter",
+        ),
     })
 }
 
@@ -53,7 +62,7 @@ fn token() -> Value {
         "tags": ["OAuth 2.0"],
         "operationId": "oauthToken",
         "summary": "RFC 6749 token endpoint: refresh, or exchange a service token for a JWT",
-        "description": "`refresh_token`: the `/v1/auth/token` rotation rule, for sessions signed in with this client as `device.client_id`. Token exchange (RFC 8693): a confidential client trades a service token for a short-lived JWT carrying its account, scopes, allowlist and size cap. `grant_type` is read first, then the client is authenticated, then the grant.",
+        "description": "`refresh_token`: the `/v1/auth/token` rotation rule, for sessions signed in with this client as `device.client_id`. Token exchange (RFC 8693): a client registered for it (by default every confidential one) trades a service token for a short-lived JWT carrying its account, scopes, allowlist and size cap. `grant_type` is read first, then the client is authenticated, then the grant.",
         "security": client_security(),
         "requestBody": form_body(json!({
             "oneOf": [schema("RefreshGrant"), schema("TokenExchangeGrant")],

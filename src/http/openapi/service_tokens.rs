@@ -113,7 +113,7 @@ fn introspect() -> Value {
         "tags": ["Introspection"],
         "operationId": "introspect",
         "summary": "Describe a token to a resource server (RFC 7662)",
-        "description": "Credentials are checked before the body. With HTTP Basic the body is a form or JSON; with `client_secret_post` it is a form carrying `client_id`, `client_secret` and `token`. Introspection neither applies a service token's allowlist nor counts as a use.",
+        "description": "Credentials are checked before the token is looked at. With HTTP Basic the body is a form or JSON; with `client_secret_post` it is a form carrying `client_id`, `client_secret` and `token`. Introspection neither applies a service token's allowlist nor counts as a use.",
         "security": [{ "resourceServer": [] }, {}],
         "requestBody": {
             "required": true,

@@ -1,22 +1,21 @@
-//! The extractor and its rejections, through a real axum `Router` and `oneshot`.
+//! The extractor and its rejections, through a real axum `Router`, the `TokendAuth` layer with
+//! fixed keys, and `oneshot`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, RwLock};
-
 use axum::body::Body;
-use axum::extract::FromRef;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::{AuthRejection, Principal, ScopeRejection};
+use super::Principal;
+use crate::rejection::{AuthRejection, ScopeRejection};
 use crate::test_support::{claims, now, verifier, TestKey};
-use crate::{Verifier, VerifyError};
+use crate::{Introspection, TokendAuth, VerifyError, TOKEN_TYPE_SERVICE};
 
 async fn whoami(principal: Principal) -> String {
-    principal.claims.sub
+    principal.subject().to_owned()
 }
 
 async fn delete_photo(principal: Principal) -> Result<&'static str, ScopeRejection> {
@@ -34,7 +33,7 @@ fn app(key: &TestKey) -> Router {
         .route("/me", get(whoami))
         .route("/delete", get(delete_photo))
         .route("/read", get(read_photo))
-        .with_state(Arc::new(verifier(&[key])))
+        .layer(TokendAuth::new(verifier(&[key])).layer())
 }
 
 struct Reply {
@@ -179,32 +178,57 @@ async fn a_missing_scope_is_403_scope_required() {
     );
 }
 
-#[derive(Clone)]
-struct AppState {
-    verifier: Arc<RwLock<Arc<Verifier>>>,
-}
-
-impl FromRef<AppState> for Arc<Verifier> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.verifier.read().unwrap())
-    }
-}
-
 #[tokio::test]
-async fn an_app_state_can_swap_keys_behind_from_ref() {
-    let (old, new) = (TestKey::ed25519("old"), TestKey::ed25519("new"));
-    let state = AppState {
-        verifier: Arc::new(RwLock::new(Arc::new(verifier(&[&old])))),
-    };
-    let app = Router::new()
-        .route("/me", get(whoami))
-        .with_state(state.clone());
-    let auth = format!("Bearer {}", new.sign(&claims()));
-    let reply = call(app.clone(), "/me", &[("authorization", &auth)]).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    *state.verifier.write().unwrap() = Arc::new(verifier(&[&new]));
+async fn without_the_layer_a_principal_is_never_conjured() {
+    let key = TestKey::ed25519("k");
+    let app = Router::new().route("/me", get(whoami));
+    let auth = format!("Bearer {}", key.sign(&claims()));
     let reply = call(app, "/me", &[("authorization", &auth)]).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.code(), "unauthorized");
+}
+
+#[test]
+fn principals_from_claims_and_from_introspection() {
+    let p = Principal::from_claims(claims());
+    assert_eq!(p.subject(), claims().sub);
+    assert!(!p.is_service() && p.allowed_ips().is_empty());
+    assert!(p.has_scope("photos:read") && !p.has_scope("photos:delete"));
+    assert_eq!(p.claims(), Some(&claims()));
+
+    let answer = Introspection {
+        active: true,
+        token_type: Some(TOKEN_TYPE_SERVICE.into()),
+        scope: Some("photos:read tags:read".into()),
+        account_uuid: Some("acc".into()),
+        sub: Some("0193".into()),
+        allowed_ips: Some(vec!["10.0.0.0/8".into()]),
+        max_request_bytes: Some(10),
+        ..Introspection::default()
+    };
+    let p = Principal::from_introspection(&answer).unwrap();
+    assert_eq!(p.subject(), "service_token:0193");
+    assert_eq!(p.account_uuid(), "acc");
+    assert!(p.is_service() && p.has_scope("tags:read") && p.claims().is_none());
+    assert_eq!(
+        (p.allowed_ips().len(), p.max_request_bytes()),
+        (1, Some(10))
+    );
+    let inactive = Introspection {
+        active: false,
+        ..answer.clone()
+    };
+    assert_eq!(Principal::from_introspection(&inactive), None);
+    let user_token = Introspection {
+        token_type: Some("access_token".into()),
+        ..answer.clone()
+    };
+    assert_eq!(Principal::from_introspection(&user_token), None);
+    let no_account = Introspection {
+        account_uuid: None,
+        ..answer
+    };
+    assert_eq!(Principal::from_introspection(&no_account), None);
 }
 
 #[test]
@@ -218,4 +242,28 @@ fn rejection_codes_follow_the_contract() {
         AuthRejection::Invalid(VerifyError::Expired).code(),
         "token_expired"
     );
+    for (rejection, status, code) in [
+        (
+            AuthRejection::Inactive,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            AuthRejection::Unavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+        ),
+        (
+            AuthRejection::IpNotAllowed,
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+        ),
+        (
+            AuthRejection::TooLarge { limit: 1 },
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+        ),
+    ] {
+        assert_eq!((rejection.status(), rejection.code()), (status, code));
+    }
 }

@@ -16,6 +16,8 @@ use crate::crypto::password::Password;
 use crate::domain::oauth2::clients::NewClient;
 use crate::domain::Tokend;
 
+mod lists;
+
 /// tokend: sign-in, rotating refresh tokens, JWT access tokens and service tokens.
 #[derive(Debug, Parser)]
 #[command(name = "tokend", version, about)]
@@ -68,6 +70,18 @@ pub enum Command {
         #[command(subcommand)]
         action: ResourceServerCommand,
     },
+    /// Manage admin keys (callers of `/v1/admin`).
+    AdminKey {
+        /// Admin-key action.
+        #[command(subcommand)]
+        action: lists::AdminKeyCommand,
+    },
+    /// Read the security audit trail.
+    Audit {
+        /// Audit action.
+        #[command(subcommand)]
+        action: lists::AuditCommand,
+    },
 }
 
 /// `tokend user …`.
@@ -91,6 +105,17 @@ pub enum UserCommand {
         /// Login.
         login: String,
     },
+    /// List users (a table; `--json` for one object per line).
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a password-reset ticket; prints it alone on the last line.
+    ResetPassword {
+        /// Login.
+        login: String,
+    },
 }
 
 /// `tokend account …`.
@@ -100,6 +125,12 @@ pub enum AccountCommand {
     Add {
         /// Display name.
         name: String,
+    },
+    /// List accounts.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -122,6 +153,18 @@ pub enum MemberCommand {
         login: String,
         /// Account uuid.
         account_uuid: Uuid,
+    },
+    /// List the members of an account, or the memberships of a user.
+    List {
+        /// The account whose members to list.
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        account: Option<Uuid>,
+        /// The login whose memberships to list.
+        #[arg(long)]
+        user: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -150,6 +193,17 @@ pub enum ResourceServerCommand {
         /// `https://photos.example.com`.
         #[arg(long)]
         audience: Option<String>,
+    },
+    /// List resource servers (never their secrets).
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a resource server: its credentials stop working at once.
+    Remove {
+        /// Its client id.
+        client_id: String,
     },
 }
 
@@ -190,6 +244,32 @@ pub async fn run_admin(command: Command, settings: Settings) -> anyhow::Result<(
     let clock = SystemClock;
     match command {
         Command::Serve => bail!("serve is handled by main"),
+        Command::Keys {
+            action: KeysCommand::Generate { alg },
+        } => {
+            let alg = KeyAlg::parse(&alg).with_context(|| {
+                format!("unknown algorithm {alg:?}; use ed25519, es256 or rs256")
+            })?;
+            let kid = generate_key(&settings.keys_dir, alg, clock.now())?;
+            // The key exists from here on; recording it needs the database, which a key
+            // generated before the first start may not have yet: then the row is skipped.
+            match app::build(settings, Arc::new(clock)).await {
+                Ok(app) => {
+                    app.audit(
+                        crate::domain::admin::audit::AuditEvent::new(
+                            "signing_key.generated",
+                            "system",
+                        )
+                        .details(serde_json::json!({"kid": kid, "alg": alg.name()})),
+                    )
+                    .await;
+                    app.shutdown().await;
+                }
+                Err(e) => eprintln!("key generated; audit row not written: {e:#}"),
+            }
+            println!("{kid}");
+            Ok(())
+        }
         Command::Keys { action } => keys(action, &settings, clock.now()),
         Command::Migrate => {
             let store = crate::storage::connect(settings.database_url.expose(), 1).await?;
@@ -266,6 +346,31 @@ async fn admin(app: &Tokend, command: Command) -> anyhow::Result<()> {
             eprintln!("the client secret is shown only now; tokend keeps just its hash");
         }
         Command::Client { action } => client(app, action).await?,
+        Command::AdminKey { action } => lists::admin_key(app, action).await?,
+        Command::Audit { action } => lists::audit(app, action).await?,
+        Command::User {
+            action: UserCommand::List { json },
+        } => lists::users(app, json).await?,
+        Command::User {
+            action: UserCommand::ResetPassword { login },
+        } => lists::reset_password(app, &login).await?,
+        Command::Account {
+            action: AccountCommand::List { json },
+        } => lists::accounts(app, json).await?,
+        Command::Member {
+            action:
+                MemberCommand::List {
+                    account,
+                    user,
+                    json,
+                },
+        } => lists::members(app, account, user.as_deref(), json).await?,
+        Command::ResourceServer {
+            action: ResourceServerCommand::List { json },
+        } => lists::resource_servers(app, json).await?,
+        Command::ResourceServer {
+            action: ResourceServerCommand::Remove { client_id },
+        } => lists::remove_resource_server(app, &client_id).await?,
         _ => bail!("unexpected command"),
     }
     Ok(())
@@ -347,12 +452,7 @@ async fn client(app: &Tokend, action: ClientCommand) -> anyhow::Result<()> {
 
 fn keys(action: KeysCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
     match action {
-        KeysCommand::Generate { alg } => {
-            let alg = KeyAlg::parse(&alg).with_context(|| {
-                format!("unknown algorithm {alg:?}; use ed25519, es256 or rs256")
-            })?;
-            println!("{}", generate_key(&settings.keys_dir, alg, now)?);
-        }
+        KeysCommand::Generate { .. } => bail!("handled by run_admin"),
         KeysCommand::List => {
             let ring = KeyRing::load(&settings.keys_dir)?;
             let signer = ring.signer(now).kid.clone();

@@ -1,0 +1,165 @@
+//! Refusals of the `axum` integration, rendered in tokend's error envelope
+//! (`{"error":{"code","message","details"}}`) with the RFC 6750 section 3 `WWW-Authenticate`
+//! header, so clients see the same errors from tokend and from every API that trusts it.
+
+use std::fmt;
+
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::VerifyError;
+
+/// Why a request was refused before its handler ran.
+///
+/// Public so an application can match on it (to log, say) before letting it render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthRejection {
+    /// No token was presented: 401 `unauthorized`, `WWW-Authenticate: Bearer` without an error.
+    Missing,
+    /// A JWT was presented and refused: 401 `unauthorized` (`token_expired` when expired),
+    /// `error="invalid_token"`.
+    Invalid(VerifyError),
+    /// A service token tokend does not vouch for (unknown, expired, deactivated, deleted,
+    /// malformed): 401 `unauthorized`.
+    Inactive,
+    /// tokend could not be asked about a service token: 503 `unavailable` with `Retry-After`.
+    /// The request is refused, never let through.
+    Unavailable,
+    /// The client address is outside the service token's allowlist: 403 `ip_not_allowed`.
+    IpNotAllowed,
+    /// The body is larger than the service token's `max_request_bytes`: 413
+    /// `request_too_large`, with the cap in `details.limit`.
+    TooLarge {
+        /// The token's cap in bytes.
+        limit: u64,
+    },
+}
+
+impl AuthRejection {
+    /// The contract's error code, so a client can tell "refresh and retry" from "sign in again".
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(VerifyError::Expired) => "token_expired",
+            Self::Missing | Self::Invalid(_) | Self::Inactive => "unauthorized",
+            Self::Unavailable => "unavailable",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::TooLarge { .. } => "request_too_large",
+        }
+    }
+
+    /// The HTTP status this refusal renders with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Missing | Self::Invalid(_) | Self::Inactive => StatusCode::UNAUTHORIZED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::IpNotAllowed => StatusCode::FORBIDDEN,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+impl fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str("A bearer token is required."),
+            Self::Invalid(err) => err.fmt(f),
+            Self::Inactive => f.write_str("The token is not active."),
+            Self::Unavailable => f.write_str("The token cannot be checked right now; retry later."),
+            Self::IpNotAllowed => f.write_str("The token may not be used from this address."),
+            Self::TooLarge { limit } => {
+                write!(
+                    f,
+                    "The request body exceeds the token's limit of {limit} bytes."
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for AuthRejection {}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let mut details = Map::new();
+        if let Self::TooLarge { limit } = self {
+            details.insert("limit".into(), json!(limit));
+        }
+        let mut response = envelope(self.status(), self.code(), &self.to_string(), details);
+        let headers = response.headers_mut();
+        match self {
+            Self::Missing => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Invalid(_) | Self::Inactive => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            Self::Unavailable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::IpNotAllowed | Self::TooLarge { .. } => {}
+        }
+        response
+    }
+}
+
+/// A valid token lacking a scope the endpoint needs; renders 403 `scope_required`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRejection {
+    /// The missing scope, echoed in `details.scope` so the client knows what to ask for.
+    pub scope: String,
+}
+
+impl fmt::Display for ScopeRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "The token lacks the scope {}.", self.scope)
+    }
+}
+
+impl std::error::Error for ScopeRejection {}
+
+impl IntoResponse for ScopeRejection {
+    fn into_response(self) -> Response {
+        let mut details = Map::new();
+        details.insert("scope".into(), json!(self.scope));
+        let mut response = envelope(
+            StatusCode::FORBIDDEN,
+            "scope_required",
+            &self.to_string(),
+            details,
+        );
+        // RFC 6750 section 3.1; skipped for a scope name that could not be quoted safely.
+        let safe = |c: char| c.is_ascii_alphanumeric() || "_.:-".contains(c);
+        if !self.scope.is_empty() && self.scope.chars().all(safe) {
+            let challenge = format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+                self.scope
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+/// `{"error":{"code","message","details"}}`, `details` only when it has members.
+fn envelope(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    details: Map<String, Value>,
+) -> Response {
+    let mut error = Map::new();
+    error.insert("code".into(), json!(code));
+    error.insert("message".into(), json!(message));
+    if !details.is_empty() {
+        error.insert("details".into(), Value::Object(details));
+    }
+    (status, Json(json!({ "error": error }))).into_response()
+}
