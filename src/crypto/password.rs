@@ -50,6 +50,11 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// The stored "hash" of a user created without a password: not a PHC string, so no password
+/// matches it; sign-in verifies against the dummy hash instead, at full cost, and only a reset
+/// lets the user in.
+pub const NO_PASSWORD: &str = "!";
+
 /// Hashes and verifies passwords.
 #[derive(Clone)]
 pub struct PasswordHasher {

@@ -215,7 +215,7 @@ impl Tokend {
                 // A user created without a password matches nothing, at the full price of a hash.
                 user.as_ref()
                     .map(|u| u.password_hash.as_str())
-                    .filter(|h| *h != crate::domain::admin::users::NO_PASSWORD),
+                    .filter(|h| *h != crate::crypto::password::NO_PASSWORD),
             )
             .await
             .map_err(Error::internal)?;

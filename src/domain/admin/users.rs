@@ -6,16 +6,12 @@ use uuid::Uuid;
 
 use super::{page_of, AdminCaller, Page, PageRequest};
 use crate::clock::rfc3339;
-use crate::crypto::password::Password;
+use crate::crypto::password::{Password, NO_PASSWORD};
 use crate::domain::login::normalize_login;
 use crate::domain::sessions::{enforce_password_policy, session_view, SessionView};
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{UserFilter, UserRecord};
-
-/// The stored "hash" of a user created without a password: no password matches it (sign-in
-/// verifies against the dummy hash instead, at full cost), so only a reset lets them in.
-pub const NO_PASSWORD: &str = "!";
 
 /// `POST /v1/admin/users` body.
 #[derive(Deserialize)]

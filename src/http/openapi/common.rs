@@ -6,10 +6,13 @@ use serde_json::{json, Map, Value};
 
 /// Every `code` the envelope can carry (`Error::status_and_code`); `invalid_client`,
 /// `unauthorized_client` and `unsupported_grant_type` arise only at `/oauth2`, in RFC 6749 bodies.
-const ENVELOPE_CODES: [&str; 25] = [
+const ENVELOPE_CODES: [&str; 28] = [
     "invalid_request",
     "invalid_scope",
     "invalid_target",
+    "invalid_reset_ticket",
+    "admin_key_required",
+    "account_has_service_tokens",
     "unsupported_token_type",
     "unauthorized",
     "invalid_credentials",
@@ -135,6 +138,19 @@ pub(super) const TOKEN_401: &str = "`unauthorized`: no token, or a malformed, un
 /// The 403 of a route only a signed-in user may call.
 pub(super) const USER_403: &str = "`user_token_required`: a service token was presented. \
     `ip_not_allowed`: a service token used from outside its `allowed_ips`.";
+
+/// The 401 of the admin API.
+pub(super) const ADMIN_401: &str = "`unauthorized`: no admin key, or a malformed, unknown or \
+    removed one.";
+
+/// The 403 of the admin API.
+pub(super) const ADMIN_403: &str = "`admin_key_required`: a user access token or a service token \
+    was presented.";
+
+/// Security of the admin API.
+pub(super) fn admin_security() -> Value {
+    json!([{ "adminKey": [] }])
+}
 
 /// Adds what a route answers besides its own responses: 413 and 415 when it reads a body, and
 /// 500 and 503 always. `own` must be an object.
@@ -278,6 +294,32 @@ pub(super) fn components() -> Map<String, Value> {
             },
         },
         "parameters": {
+            "UserUuid": {
+                "name": "user_uuid",
+                "in": "path",
+                "required": true,
+                "description": "A user's uuid; anything else, or an unknown user, is `404 not_found`.",
+                "schema": { "type": "string", "format": "uuid" },
+            },
+            "AccountUuid": {
+                "name": "account_uuid",
+                "in": "path",
+                "required": true,
+                "description": "An account's uuid; anything else, or an unknown account, is `404 not_found`.",
+                "schema": { "type": "string", "format": "uuid" },
+            },
+            "Limit": {
+                "name": "limit",
+                "in": "query",
+                "description": "Page size, 1 to 200 (default 50).",
+                "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 },
+            },
+            "Cursor": {
+                "name": "cursor",
+                "in": "query",
+                "description": "The `next_cursor` of the previous page.",
+                "schema": { "type": "string" },
+            },
             "Id": {
                 "name": "id",
                 "in": "path",
@@ -297,6 +339,11 @@ pub(super) fn components() -> Map<String, Value> {
                 "in": "header",
                 "name": "X-API-Key",
                 "description": "The same tokens as `bearer`, in `X-API-Key`; used when no `Authorization: Bearer` is sent.",
+            },
+            "adminKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An admin key (`tkd_admin_…`, from `tokend admin-key add`), as `Authorization: Bearer` or in `X-API-Key`.",
             },
             "resourceServer": {
                 "type": "http",
