@@ -95,7 +95,10 @@ pub async fn connect(settings: &Settings) -> Result<TokendAuth, Box<dyn std::err
 pub fn router(auth: &TokendAuth, store: Store) -> Router {
     Router::new()
         .route("/me", get(me.layer(RequireScope("customer:read"))))
-        .route("/photos", get(list_photos.layer(RequireScope("photos:read"))))
+        .route(
+            "/photos",
+            get(list_photos.layer(RequireScope("photos:read"))),
+        )
         .route(
             "/photos/{id}",
             get(show_photo.layer(RequireScope("photos:read")))
@@ -139,17 +142,21 @@ static NEXT_PHOTO_ID: AtomicU64 = AtomicU64::new(1);
 impl Store {
     /// Runs `f` on the caller's account, created with three sample photos on first use.
     fn with_account<R>(&self, principal: &Principal, f: impl FnOnce(&mut Account) -> R) -> R {
-        let mut accounts = self
-            .accounts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         let account = accounts
             .entry(principal.account_uuid().to_owned())
             .or_insert_with(|| {
                 let photos = ["Sunset", "Harbour", "Birthday cake"].map(|title| {
                     let id = NEXT_PHOTO_ID.fetch_add(1, Ordering::Relaxed);
                     let tags = vec!["sample".to_owned()];
-                    (id, Photo { id, title: title.to_owned(), tags })
+                    (
+                        id,
+                        Photo {
+                            id,
+                            title: title.to_owned(),
+                            tags,
+                        },
+                    )
                 });
                 Account {
                     photos: photos.into_iter().collect(),
@@ -162,7 +169,11 @@ impl Store {
 
 /// The contract's error envelope.
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 fn not_found() -> Response {
@@ -184,8 +195,9 @@ async fn me(principal: Principal) -> Json<Value> {
 }
 
 async fn list_photos(State(store): State<Store>, principal: Principal) -> Json<Value> {
-    let photos: Vec<Photo> =
-        store.with_account(&principal, |account| account.photos.values().cloned().collect());
+    let photos: Vec<Photo> = store.with_account(&principal, |account| {
+        account.photos.values().cloned().collect()
+    });
     Json(json!({ "photos": photos }))
 }
 
@@ -297,10 +309,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
     println!("photos API listening on http://{}", listener.local_addr()?);
     let app = router(&auth, Store::default());
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

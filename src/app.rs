@@ -17,6 +17,7 @@ use crate::domain::mfa::MfaState;
 use crate::domain::scopes::Vocabulary;
 use crate::domain::service_tokens::ServiceTokenState;
 pub use crate::domain::Tokend;
+use crate::limits::rate::TokenRateLimiter;
 use crate::limits::redis::RedisLimiter;
 use crate::limits::{PerIpLimiter, SignInLimiter};
 use crate::metrics::Metrics;
@@ -57,6 +58,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
     if let Some(shared) = &shared {
         sign_in_limiter = sign_in_limiter.with_shared(shared.clone());
     }
+    let token_rates = TokenRateLimiter::new(shared.clone());
     let reset_limiter = PerIpLimiter::new(
         "password_reset",
         settings.password_reset_per_ip_per_minute,
@@ -74,6 +76,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         vocabulary,
         sign_in_limiter,
         reset_limiter,
+        token_rates,
         audit_throttle: AuditThrottle::default(),
         metrics: Metrics::default(),
         mfa,

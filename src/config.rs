@@ -125,6 +125,8 @@ pub struct Settings {
     pub password_reset_per_ip_per_minute: u32,
     /// Audit rows older than this many days are pruned.
     pub audit_retention_days: u32,
+    /// The rate of service tokens with neither their own nor an account default (`N/PERIOD`).
+    pub service_token_default_rate_limit: Option<crate::limits::rate::RateLimit>,
 }
 
 /// Every setting tokend reads, so a misspelt one stops the start instead of being ignored.
@@ -160,6 +162,7 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "TOKEND_REFRESH_GRACE_SECONDS",
     "TOKEND_REQUIRE_REGISTERED_CLIENTS",
     "TOKEND_SCOPES_FILE",
+    "TOKEND_SERVICE_TOKEN_DEFAULT_RATE_LIMIT",
     "TOKEND_SERVICE_TOKEN_PREFIX",
     "TOKEND_SESSION_ABSOLUTE_SECONDS",
     "TOKEND_SESSION_IDLE_SECONDS",
@@ -338,6 +341,16 @@ impl Settings {
             password_reset_per_ip_per_minute: raw
                 .number("TOKEND_PASSWORD_RESET_PER_IP_PER_MINUTE", 20)?,
             audit_retention_days: raw.number("TOKEND_AUDIT_RETENTION_DAYS", 365)?,
+            service_token_default_rate_limit: match raw
+                .0
+                .get("TOKEND_SERVICE_TOKEN_DEFAULT_RATE_LIMIT")
+                .filter(|v| !v.trim().is_empty() && v.trim() != "off")
+            {
+                None => None,
+                Some(v) => Some(v.parse().map_err(|e| {
+                    anyhow::anyhow!("TOKEND_SERVICE_TOKEN_DEFAULT_RATE_LIMIT: {e}")
+                })?),
+            },
             cors_origins: raw
                 .string("TOKEND_CORS_ORIGINS", "")
                 .split(',')

@@ -132,6 +132,17 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set the rate new service tokens of the account get when created without one (`N/PERIOD`,
+    /// e.g. `1000/hour`; `off` for none), and optionally the ceiling of what they may ask for.
+    SetRateLimit {
+        /// Account uuid.
+        account_uuid: Uuid,
+        /// Default rate, or `off`.
+        rate: String,
+        /// The most a token of this account may be created with (`N/PERIOD`).
+        #[arg(long)]
+        max_rate_limit: Option<String>,
+    },
 }
 
 /// `tokend member …`.
@@ -357,6 +368,35 @@ async fn admin(app: &Tokend, command: Command) -> anyhow::Result<()> {
         Command::Account {
             action: AccountCommand::List { json },
         } => lists::accounts(app, json).await?,
+        Command::Account {
+            action:
+                AccountCommand::SetRateLimit {
+                    account_uuid,
+                    rate,
+                    max_rate_limit,
+                },
+        } => {
+            let parse = |s: &str| -> anyhow::Result<Option<crate::limits::rate::RateLimit>> {
+                if s.eq_ignore_ascii_case("off") {
+                    Ok(None)
+                } else {
+                    s.parse().map(Some).map_err(anyhow::Error::msg)
+                }
+            };
+            let default = parse(&rate)?;
+            let max = match max_rate_limit.as_deref() {
+                Some(m) => parse(m)?,
+                None => None,
+            };
+            app.set_account_rate_limit(account_uuid, default, max)
+                .await
+                .map_err(|e| anyhow::anyhow!("account {account_uuid}: {e}"))?;
+            println!(
+                "account {account_uuid}: default {}, ceiling {}",
+                default.map_or("none".to_string(), |d| d.to_string()),
+                max.map_or("none".to_string(), |m| m.to_string())
+            );
+        }
         Command::Member {
             action:
                 MemberCommand::List {

@@ -63,6 +63,8 @@ pub struct ServicePrincipal {
     pub allowed_ips: Vec<String>,
     /// Request-body cap in bytes, if any.
     pub max_request_bytes: Option<u64>,
+    /// The request budget that applies, if any.
+    pub rate_limit: Option<crate::limits::rate::RateLimit>,
 }
 
 impl ServicePrincipal {

@@ -11,6 +11,7 @@
 //!   per minute and flushed every minute and at graceful shutdown.
 
 mod manage;
+mod rate;
 mod state;
 mod usage;
 mod validate;
@@ -49,6 +50,9 @@ pub struct ServiceTokenView {
     pub last_used_at: Option<String>,
     /// Client address of that use, or null.
     pub last_used_ip: Option<String>,
+    /// The rate that applies (the token's own, the account default copied at creation, or the
+    /// server default), or null.
+    pub rate_limit: Option<crate::limits::rate::RateLimit>,
 }
 
 /// `POST /v1/service_tokens` answer: the view plus the token, the only time it is ever shown.
@@ -108,6 +112,7 @@ impl Tokend {
             created_at: rfc3339(row.created_at),
             last_used_at: last_used_at.map(rfc3339),
             last_used_ip,
+            rate_limit: self.effective_rate(row.rate_limit.as_deref()),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::domain::admin::throttle::AuditThrottle;
 use crate::domain::mfa::MfaState;
 use crate::domain::scopes::Vocabulary;
 use crate::domain::service_tokens::ServiceTokenState;
+use crate::limits::rate::TokenRateLimiter;
 use crate::limits::{PerIpLimiter, SignInLimiter};
 use crate::metrics::Metrics;
 use crate::storage::DynStore;
@@ -44,6 +45,8 @@ pub struct Tokend {
     pub sign_in_limiter: SignInLimiter,
     /// Password-reset attempts per address.
     pub reset_limiter: PerIpLimiter,
+    /// Per-service-token request budgets.
+    pub token_rates: TokenRateLimiter,
     /// At most one audit row per key per window for floods (rate-limited sign-ins).
     pub audit_throttle: AuditThrottle,
     /// Prometheus counters.

@@ -49,6 +49,7 @@ impl Tokend {
         }
         self.sign_in_limiter.retain_recent();
         self.reset_limiter.retain_recent();
+        self.token_rates.retain_recent();
         self.flush_service_token_usage().await;
     }
 }

@@ -62,6 +62,10 @@ pub fn routes() -> Router<AppState> {
                 .delete(delete_account),
         )
         .route(
+            "/v1/admin/accounts/{account_uuid}/rate_limit",
+            put(put_account_rate_limit),
+        )
+        .route(
             "/v1/admin/accounts/{account_uuid}/members",
             get(list_account_members),
         )
@@ -315,6 +319,46 @@ async fn delete_account(
         .admin_delete_account(&admin, uuid(&id)?, q.force.unwrap_or(false))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/admin/accounts/{id}/rate_limit` body: the default rate of new service tokens and
+/// the ceiling of what they may ask for (`null`: none).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRateLimitRequest {
+    rate_limit: Option<crate::limits::rate::RateLimit>,
+    #[serde(default)]
+    max_rate_limit: Option<crate::limits::rate::RateLimit>,
+}
+
+async fn put_account_rate_limit(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<AccountRateLimitRequest>,
+) -> Result<Json<serde_json::Value>> {
+    let id = uuid(&id)?;
+    for (field, rate) in [
+        ("rate_limit", req.rate_limit),
+        ("max_rate_limit", req.max_rate_limit),
+    ] {
+        if let Some(rate) = rate {
+            rate.validate().map_err(|e| Error::field(field, e))?;
+        }
+    }
+    state
+        .set_account_rate_limit(id, req.rate_limit, req.max_rate_limit)
+        .await?;
+    state
+        .audit(admin.event("account_rate_limit_set").account(id).details(
+            serde_json::json!({"rate_limit": req.rate_limit, "max_rate_limit": req.max_rate_limit}),
+        ))
+        .await;
+    Ok(Json(serde_json::json!({
+        "account_uuid": id,
+        "rate_limit": req.rate_limit,
+        "max_rate_limit": req.max_rate_limit,
+    })))
 }
 
 async fn list_account_members(

@@ -276,12 +276,40 @@ impl FromRequestParts<AppState> for Caller {
         let principal = state
             .authenticate(presented_token(&parts.headers), ip)
             .await?;
+        if let Principal::Service(service) = &principal {
+            if let Some(status) = state.charge_token_rate(service).await {
+                if let Some(slot) = parts.extensions.get::<RateSlot>() {
+                    slot.fill(status);
+                }
+                if let Some(retry_after_secs) = status.retry_after_secs {
+                    return Err(Error::RateLimited { retry_after_secs });
+                }
+            }
+        }
         principal.check_request_size(content_length(&parts.headers))?;
         if let Some(cap) = principal.request_size_cap() {
             // A chunked body declares no length: the cap is enforced again while it streams.
             parts.extensions.insert(BodyCap(cap));
         }
         Ok(Caller(principal))
+    }
+}
+
+/// Where [`Caller`] leaves a service token's rate status for the response headers, which the
+/// observing middleware (it put the slot in the request) writes once the handler has answered.
+#[derive(Debug, Clone, Default)]
+pub struct RateSlot(std::sync::Arc<std::sync::Mutex<Option<crate::limits::rate::RateStatus>>>);
+
+impl RateSlot {
+    fn fill(&self, status: crate::limits::rate::RateStatus) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(status);
+        }
+    }
+
+    /// The status left by the extractor, if any.
+    pub fn take(&self) -> Option<crate::limits::rate::RateStatus> {
+        self.0.lock().ok().and_then(|mut s| s.take())
     }
 }
 

@@ -7,6 +7,8 @@
 //! default issuer (`TOKEND_BLESS_OPENAPI=1 cargo test --test api openapi` rewrites it).
 
 mod account;
+mod admin_accounts;
+mod admin_users;
 mod common;
 mod discovery;
 mod mfa;
@@ -29,6 +31,8 @@ pub fn document(issuer: &str) -> Value {
         (service_tokens::paths(), service_tokens::schemas()),
         (oauth2::paths(), oauth2::schemas()),
         (discovery::paths(), discovery::schemas()),
+        (admin_users::paths(), admin_users::schemas()),
+        (admin_accounts::paths(), admin_accounts::schemas()),
     ];
     let mut paths = Map::new();
     let mut schemas = object(common::schemas());
@@ -58,6 +62,7 @@ pub fn document(issuer: &str) -> Value {
             { "name": "OAuth 2.0", "description": "The standard endpoints, with form bodies and RFC 6749 errors." },
             { "name": "Discovery", "description": "Metadata, keys and this document." },
             { "name": "Operations", "description": "Health, readiness and metrics." },
+            { "name": "Admin", "description": "Users, accounts, memberships, service tokens and the audit trail, for product backends holding an admin key." },
         ],
         "paths": paths,
         "components": components,

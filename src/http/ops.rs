@@ -14,8 +14,10 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::client_ip::resolve_client_ip;
+use super::extract::RateSlot;
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::limits::rate::RateStatus;
 use crate::metrics::Gauge;
 
 /// The request id header, taken from the client (or a proxy) when well-formed, else made here.
@@ -124,6 +126,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             .unwrap_or_else(|_| HeaderValue::from_static("-"))
     });
     req.headers_mut().insert(&REQUEST_ID, request_id.clone());
+    let rate_slot = RateSlot::default();
+    req.extensions_mut().insert(rate_slot.clone());
     let client_ip = req
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
@@ -135,6 +139,9 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     }
     headers.insert(&REQUEST_ID, request_id.clone());
+    if let Some(status) = rate_slot.take() {
+        rate_headers(headers, status, state.clock.now());
+    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state.metrics.observe_request(&route, status, elapsed);
@@ -149,6 +156,22 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         "request"
     );
     response
+}
+
+/// The IETF `RateLimit-*` fields (reset as delta seconds) and the widely used `X-RateLimit-*`
+/// (reset as epoch seconds of the same moment), on every response to a rate-limited token.
+fn rate_headers(headers: &mut axum::http::HeaderMap, status: RateStatus, now: i64) {
+    let reset_at = now.saturating_add(i64::try_from(status.reset_secs).unwrap_or(i64::MAX));
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(status.limit)),
+        ("ratelimit-remaining", u64::from(status.remaining)),
+        ("ratelimit-reset", status.reset_secs),
+        ("x-ratelimit-limit", u64::from(status.limit)),
+        ("x-ratelimit-remaining", u64::from(status.remaining)),
+        ("x-ratelimit-reset", u64::try_from(reset_at).unwrap_or(0)),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
 }
 
 /// CORS for browser apps: only the exact origins configured, so tokens are never readable by
@@ -172,6 +195,12 @@ pub fn cors(origins: &[String]) -> Option<CorsLayer> {
                 REQUEST_ID.clone(),
             ])
             .expose_headers([
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderName::from_static("ratelimit-reset"),
+                HeaderName::from_static("x-ratelimit-limit"),
+                HeaderName::from_static("x-ratelimit-remaining"),
+                HeaderName::from_static("x-ratelimit-reset"),
                 header::RETRY_AFTER,
                 header::WWW_AUTHENTICATE,
                 REQUEST_ID.clone(),

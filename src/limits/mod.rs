@@ -10,6 +10,7 @@
 //! GCRA, one script per check); the in-process limiter stays as the fallback while Redis cannot
 //! answer.
 
+pub mod rate;
 pub mod redis;
 
 use std::fmt;

@@ -23,10 +23,13 @@ const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
 /// GCRA over several keys in order. `ARGV[2i-1]` is key i's emission interval in microseconds
 /// (0: no limit), `ARGV[2i]` its burst. A key over its budget stops the walk, so later keys are
 /// not charged (one address being refused must not spend its victim's login budget). Returns
-/// `{0, 0}` when allowed, else `{i, wait_us}`.
+/// `{0, remaining, reset_us}` of the last key when allowed, else `{i, wait_us, reset_us}` of the
+/// refusing key (`reset_us`: until its budget is full again).
 const GCRA_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local remaining = 0
+local reset = 0
 for i, key in ipairs(KEYS) do
   local interval = tonumber(ARGV[2 * i - 1])
   local burst = tonumber(ARGV[2 * i])
@@ -35,13 +38,15 @@ for i, key in ipairs(KEYS) do
     if tat < now then tat = now end
     local allow_at = tat - interval * (burst - 1)
     if allow_at > now then
-      return {i, allow_at - now}
+      return {i, allow_at - now, tat - now}
     end
     local new_tat = tat + interval
     redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+    remaining = math.floor((now + interval * burst - new_tat) / interval)
+    reset = new_tat - now
   end
 end
-return {0, 0}
+return {0, remaining, reset}
 ";
 
 /// One budget of a shared check: a key and its GCRA parameters.
@@ -53,6 +58,21 @@ pub struct Budget {
     pub burst: u32,
     /// The period over which `burst` attempts refill.
     pub period: Duration,
+}
+
+/// A detailed verdict for one budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Detailed {
+    /// Requests left.
+    pub remaining: u32,
+    /// Until the budget is full again.
+    pub reset: Duration,
+    /// When refused: until the next request is allowed.
+    pub retry_after: Option<Duration>,
+}
+
+fn micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
 }
 
 /// The shared limiter and its health.
@@ -103,20 +123,65 @@ impl RedisLimiter {
                 0 => 0,
                 n => (b.period.as_micros() / u128::from(n)).max(1),
             };
-            invocation.key(&b.key).arg(interval_us as u64).arg(b.burst);
+            invocation
+                .key(&b.key)
+                .arg(u64::try_from(interval_us).unwrap_or(u64::MAX))
+                .arg(b.burst);
         }
-        let call = invocation.invoke_async::<(i64, i64)>(&mut connection);
+        let call = invocation.invoke_async::<(i64, i64, i64)>(&mut connection);
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(Ok((0, _))) => {
+            Ok(Ok((0, _, _))) => {
                 self.healthy();
                 Some(Ok(()))
             }
-            Ok(Ok((_, wait_us))) => {
+            Ok(Ok((_, wait_us, _))) => {
                 self.healthy();
-                let wait = Duration::from_micros(u64::try_from(wait_us).unwrap_or(0));
+                let wait = micros(wait_us);
                 Some(Err(RateLimited {
                     retry_after_secs: super::whole_seconds_at_least_one(wait),
                 }))
+            }
+            Ok(Err(e)) => {
+                self.broken(&e.to_string()).await;
+                None
+            }
+            Err(_) => {
+                self.broken("timed out").await;
+                None
+            }
+        }
+    }
+
+    /// One budget, with what the `RateLimit-*` headers need: remaining requests and the time
+    /// until the budget is full again. `None`: the caller must decide locally.
+    pub async fn check_detailed(&self, budget: &Budget) -> Option<Detailed> {
+        let mut connection = self.connection().await?;
+        let interval_us = match budget.burst {
+            0 => 0,
+            n => (budget.period.as_micros() / u128::from(n)).max(1),
+        };
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(&budget.key)
+            .arg(u64::try_from(interval_us).unwrap_or(u64::MAX))
+            .arg(budget.burst);
+        let call = invocation.invoke_async::<(i64, i64, i64)>(&mut connection);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok((0, remaining, reset_us))) => {
+                self.healthy();
+                Some(Detailed {
+                    remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+                    reset: micros(reset_us),
+                    retry_after: None,
+                })
+            }
+            Ok(Ok((_, wait_us, reset_us))) => {
+                self.healthy();
+                Some(Detailed {
+                    remaining: 0,
+                    reset: micros(reset_us),
+                    retry_after: Some(micros(wait_us)),
+                })
             }
             Ok(Err(e)) => {
                 self.broken(&e.to_string()).await;

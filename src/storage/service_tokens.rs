@@ -68,6 +68,18 @@ pub trait ServiceTokenStore: Send + Sync {
         &self,
         account: Uuid,
     ) -> StorageResult<Vec<ServiceTokenAuditRecord>>;
+    /// The account's default rate and ceiling for its tokens (`N/period` each), or `NotFound`.
+    async fn account_rate_limits(
+        &self,
+        account: Uuid,
+    ) -> StorageResult<(Option<String>, Option<String>)>;
+    /// Sets the account's default rate and ceiling; false if there is no such account.
+    async fn set_account_rate_limits(
+        &self,
+        account: Uuid,
+        default: Option<&str>,
+        max: Option<&str>,
+    ) -> StorageResult<bool>;
     /// Registers a resource server; `Conflict` if the client_id exists.
     async fn create_resource_server(&self, server: &ResourceServerRecord) -> StorageResult<()>;
     /// Looks a resource server up by client_id.
@@ -149,7 +161,7 @@ macro_rules! impl_service_token_store {
                 }
                 sqlx::query(&format!(
                     "INSERT INTO service_tokens ({}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                     $crate::storage::service_tokens::SERVICE_TOKEN_COLUMNS
                 ))
                 .bind(t.id.to_string())
@@ -166,6 +178,7 @@ macro_rules! impl_service_token_store {
                 .bind(t.last_used_at)
                 .bind(&t.last_used_ip)
                 .bind(t.deleted_at)
+                .bind(&t.rate_limit)
                 .execute(&mut *tx)
                 .await?;
                 Self::insert_service_token_audit(&mut tx, t, audit, "created", detail).await?;
@@ -321,6 +334,36 @@ macro_rules! impl_service_token_store {
                 .bind(account.to_string())
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn account_rate_limits(
+                &self,
+                account: ::uuid::Uuid,
+            ) -> $crate::storage::StorageResult<(Option<String>, Option<String>)> {
+                sqlx::query_as(
+                    "SELECT default_rate_limit, max_rate_limit FROM accounts WHERE id = $1",
+                )
+                .bind(account.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or($crate::storage::StorageError::NotFound)
+            }
+
+            async fn set_account_rate_limits(
+                &self,
+                account: ::uuid::Uuid,
+                default: Option<&str>,
+                max: Option<&str>,
+            ) -> $crate::storage::StorageResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE accounts SET default_rate_limit = $2, max_rate_limit = $3 WHERE id = $1",
+                )
+                .bind(account.to_string())
+                .bind(default)
+                .bind(max)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn create_resource_server(

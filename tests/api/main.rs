@@ -18,6 +18,7 @@ mod openapi;
 mod operations;
 mod rate_limits;
 mod refresh;
+mod resource_api;
 mod restart;
 mod service_tokens;
 mod sessions;

@@ -20,7 +20,7 @@ both_backends!(limits_hold_across_two_nodes_sharing_redis);
 
 /// A Redis server of the test's own on a free port, so tests never share budgets or stop the
 /// machine's Redis.
-struct OwnRedis {
+pub(crate) struct OwnRedis {
     port: u16,
     child: Child,
 }
@@ -53,11 +53,11 @@ impl OwnRedis {
         panic!("redis-server did not start");
     }
 
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_on(free_port())
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 

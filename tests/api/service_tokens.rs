@@ -4,6 +4,7 @@
 mod access;
 mod lifecycle;
 mod network;
+mod rate;
 mod secrecy;
 
 use reqwest::{Response, StatusCode};

@@ -44,50 +44,10 @@ pub enum VerifyError {
     InvalidJwks(String),
 }
 
-impl VerifyError {
-    /// Maps a jsonwebtoken failure to ours, keeping only what a caller can act on.
-    pub(crate) fn from_jwt(err: &jsonwebtoken::errors::Error) -> Self {
-        use jsonwebtoken::errors::ErrorKind;
-        match err.kind() {
-            ErrorKind::ExpiredSignature => Self::Expired,
-            ErrorKind::ImmatureSignature => Self::NotYetValid,
-            ErrorKind::InvalidIssuer => Self::WrongIssuer,
-            ErrorKind::InvalidAudience => Self::WrongAudience,
-            ErrorKind::InvalidSignature => Self::BadSignature,
-            _ => Self::Malformed,
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::VerifyError;
-    use jsonwebtoken::errors::{Error, ErrorKind};
-
-    #[test]
-    fn jwt_errors_map_precisely() {
-        let cases = [
-            (ErrorKind::ExpiredSignature, VerifyError::Expired),
-            (ErrorKind::ImmatureSignature, VerifyError::NotYetValid),
-            (ErrorKind::InvalidIssuer, VerifyError::WrongIssuer),
-            (ErrorKind::InvalidAudience, VerifyError::WrongAudience),
-            (ErrorKind::InvalidSignature, VerifyError::BadSignature),
-            (ErrorKind::InvalidToken, VerifyError::Malformed),
-            (ErrorKind::InvalidAlgorithm, VerifyError::Malformed),
-            (
-                ErrorKind::MissingRequiredClaim("exp".into()),
-                VerifyError::Malformed,
-            ),
-            (
-                ErrorKind::InvalidClaimFormat("nbf".into()),
-                VerifyError::Malformed,
-            ),
-        ];
-        for (kind, want) in cases {
-            assert_eq!(VerifyError::from_jwt(&Error::from(kind)), want);
-        }
-    }
 
     #[test]
     fn messages_are_sentences() {

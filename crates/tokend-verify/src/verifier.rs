@@ -7,10 +7,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Header};
 
 use crate::claims::{AccessClaims, ACCESS_TOKEN_TYP};
 use crate::error::VerifyError;
@@ -45,8 +47,8 @@ struct VerifyingKey {
 ///
 /// Cheap to clone (the key map is shared), so a service can hand copies to every request, and
 /// swap in a new `Verifier` (or call [`set_jwks`](Self::set_jwks) on a fresh clone) when tokend
-/// rotates keys. It does no I/O: fetching the JWKS is the caller's job, which keeps this crate
-/// free of an HTTP client.
+/// rotates keys. It does no I/O: `RemoteVerifier` (feature `remote`) fetches and refreshes the
+/// JWKS around it, or the caller does.
 ///
 /// # Rules
 /// In the order they are applied (each a defence against a known JWT attack):
@@ -58,8 +60,9 @@ struct VerifyingKey {
 /// 4. `kid` is required and only looked up in the in-memory map; it is never a path or a URL.
 /// 5. The key's own algorithm (from its JWK, never from the token) must equal the header's
 ///    `alg`, which stops algorithm confusion (CVE-2015-9235, CVE-2022-29217).
-/// 6. The signature, `iss`, `aud` and the presence and type of every [`AccessClaims`] field,
-///    by jsonwebtoken with a [`Validation`] that allows only the key's algorithm.
+/// 6. The signature, checked by jsonwebtoken with the key's algorithm; then the presence and
+///    type of every [`AccessClaims`] field (integers for times: a string `exp` is refused, the
+///    CVE-2026-25537 pattern), `iss` and `aud`, compared exactly.
 /// 7. `sub` and `jti` must not be empty; a user token must carry `sid`, an exchanged service
 ///    token (`token_kind` `service`) must not, and no other `token_kind` exists; then `exp` and
 ///    `nbf` against the caller's clock.
@@ -190,6 +193,12 @@ impl Verifier {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::Malformed);
         }
+        let mut parts = token.split('.');
+        let (Some(_), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         check_header(&header)?;
         let kid = header.kid.as_deref().ok_or(VerifyError::Malformed)?;
@@ -197,9 +206,25 @@ impl Verifier {
         if key.alg != header.alg {
             return Err(VerifyError::UnsupportedAlgorithm);
         }
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &self.validation(key.alg))
-            .map_err(|e| VerifyError::from_jwt(&e))?;
-        let claims = data.claims;
+        // The header is parsed once and the claims once, straight into `AccessClaims`: the
+        // signature is all that is left to jsonwebtoken, with the key's own algorithm.
+        let signed = &token[..token.len() - signature.len() - 1];
+        let genuine = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key.key, key.alg)
+            .map_err(|_| VerifyError::Malformed)?;
+        if !genuine {
+            return Err(VerifyError::BadSignature);
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| VerifyError::Malformed)?;
+        let claims: AccessClaims =
+            serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+        if claims.iss != self.issuer {
+            return Err(VerifyError::WrongIssuer);
+        }
+        if self.check_audience && claims.aud != self.audience {
+            return Err(VerifyError::WrongAudience);
+        }
         if claims.sub.is_empty() || claims.jti.is_empty() {
             return Err(VerifyError::Malformed);
         }
@@ -223,32 +248,12 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// The jsonwebtoken rules for one key: only its algorithm, every registered claim present,
-    /// and the right issuer and audience.
-    ///
-    /// `exp` and `nbf` are compared by [`verify_at`](Self::verify_at) instead, because
-    /// jsonwebtoken only reads the system clock. Their presence is still required here, and
-    /// their type is enforced by [`AccessClaims`] (integers; a string `exp` is refused, the
-    /// CVE-2026-25537 pattern).
     /// Accepts every `aud` (one must still be present). Only for the issuer itself, which
     /// introspects and revokes tokens it issued for any of its resource servers; a resource API
     /// must never call this, or it accepts tokens meant for other APIs (RFC 8707, RFC 9068
     /// section 4).
     pub fn accept_any_audience_as_issuer(&mut self) {
         self.check_audience = false;
-    }
-
-    fn validation(&self, alg: Algorithm) -> Validation {
-        let mut v = Validation::new(alg);
-        v.algorithms = vec![alg];
-        v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        v.set_issuer(&[self.issuer.as_str()]);
-        v.set_audience(&[self.audience.as_str()]);
-        v.validate_exp = false;
-        v.validate_nbf = false;
-        v.validate_aud = self.check_audience;
-        v.leeway = 0;
-        v
     }
 }
 

@@ -21,6 +21,7 @@ use crate::domain::principal::UserPrincipal;
 use crate::domain::scopes::TOKENS_MANAGE;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
+use crate::limits::rate::RateLimit;
 use crate::storage::{AuditContext, CreateOutcome, ServiceTokenPatch, ServiceTokenRecord};
 
 /// Longest token name, in characters.
@@ -46,6 +47,9 @@ pub struct CreateServiceTokenRequest {
     /// Optional positive cap on request bodies, in bytes.
     #[serde(default)]
     pub max_request_bytes: Option<u64>,
+    /// Optional request budget; without one, the account default in force now is copied.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Trims and checks a token name.
@@ -189,6 +193,10 @@ impl Tokend {
             Some(n) => Some(n.min(u64::try_from(self.settings.max_body_bytes).unwrap_or(u64::MAX))),
         };
 
+        let rate_limit = self
+            .rate_for_new_token(user.account, req.rate_limit)
+            .await?;
+
         let secret = service_token::generate(&self.settings.service_token_prefix);
         let allowed_ips = allowlist.to_strings();
         let record = ServiceTokenRecord {
@@ -206,6 +214,7 @@ impl Tokend {
             last_used_at: None,
             last_used_ip: None,
             deleted_at: None,
+            rate_limit: rate_limit.map(|r| r.to_string()),
         };
         let detail = json!({
             "name": record.name,
@@ -213,6 +222,7 @@ impl Tokend {
             "expires_at": record.expires_at,
             "allowed_ips": allowed_ips,
             "max_request_bytes": max_request_bytes,
+            "rate_limit": rate_limit,
         })
         .to_string();
         let limit = self.settings.max_service_tokens;

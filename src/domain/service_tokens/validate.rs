@@ -87,6 +87,7 @@ impl Tokend {
             expires_at: row.expires_at,
             allowed_ips,
             max_request_bytes: stored_cap(row.max_request_bytes),
+            rate_limit: self.effective_rate(row.rate_limit.as_deref()),
         })
     }
 }

@@ -16,6 +16,22 @@ pub(super) fn paths() -> Value {
         "/v1/auth/token": { "post": token() },
         "/v1/auth/sign_out": { "post": sign_out() },
         "/v1/revoke": { "post": revoke() },
+        "/v1/auth/password_reset": { "post": password_reset() },
+    })
+}
+
+fn password_reset() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "passwordReset",
+        "summary": "Set a new password with a reset ticket",
+        "description": "The ticket comes from `POST /v1/admin/users/{user_uuid}/password_reset` or `tokend user reset-password`. Every session of the user is revoked; MFA stays as it was. Rate-limited per client address (`TOKEND_PASSWORD_RESET_PER_IP_PER_MINUTE`).",
+        "requestBody": json_body("PasswordResetRequest"),
+        "responses": responses(json!({
+            "204": empty("The password is set."),
+            "400": error("`invalid_reset_ticket`: a wrong, used, voided or expired ticket (one answer for all). `invalid_request` (`details.field`); for `new_password`, `details.reason` is `too_short`, `too_long` or `too_common`."),
+            "429": shared("RateLimited"),
+        }), true),
     })
 }
 
@@ -196,6 +212,15 @@ pub(super) fn schemas() -> Value {
             "additionalProperties": false,
             "required": ["refresh_token"],
             "properties": { "refresh_token": { "type": "string" } },
+        },
+        "PasswordResetRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["ticket", "new_password"],
+            "properties": {
+                "ticket": { "type": "string", "description": "`tkd_reset_…`." },
+                "new_password": { "type": "string", "description": "The password policy of `/v1/me/password`." },
+            },
         },
         "TokenParam": {
             "type": "object",

@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 /// Service-token columns in the order of [`ServiceTokenRecord`].
 pub(crate) const SERVICE_TOKEN_COLUMNS: &str = "id, account_id, token_hash, name, scopes, \
     expires_at, allowed_ips, max_request_bytes, active, created_at, created_by, last_used_at, \
-    last_used_ip, deleted_at";
+    last_used_ip, deleted_at, rate_limit";
 
 /// A service token as stored: never the token itself, only its SHA-256 hex.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -44,6 +44,8 @@ pub struct ServiceTokenRecord {
     pub last_used_ip: Option<String>,
     /// Set once deleted; the row stays so the token answers `token_revoked`.
     pub deleted_at: Option<UnixTime>,
+    /// `N/period`, or none (the server default, if any, applies).
+    pub rate_limit: Option<String>,
 }
 
 /// One entry of the audit trail.
@@ -156,6 +158,7 @@ mod tests {
             last_used_at: None,
             last_used_ip: None,
             deleted_at: None,
+            rate_limit: None,
         }
     }
 
