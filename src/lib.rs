@@ -3,12 +3,17 @@
 //! # Layout
 //! Imports run one way, top to bottom; no module imports one above it (`ARCHITECTURE.md` draws it).
 //!
-//! - [`http`]: the only place with axum types. Thin handlers extract, call the domain and map the
-//!   result to the wire contract; [`http::client_ip`] resolves the caller's address.
-//! - [`cli`]: the `tokend` admin commands; calls the domain like a handler does.
+//! - [`http`]: the only place with axum and hyper types. Thin handlers extract, call the domain
+//!   and map the result to the wire contract (the `/v1` envelope, or RFC 6749 errors in
+//!   [`http::oauth2`]); [`http::server`] drives connections with timeouts and a bounded drain;
+//!   [`http::ops`] holds health, metrics, the access log, request ids and CORS;
+//!   [`http::client_ip`] resolves the caller's address.
+//! - [`cli`]: the `tokend` commands; calls the domain like a handler does.
 //! - [`app`]: assembly. Builds the one [`domain::Tokend`] from settings, storage and keys, and
 //!   names the `Arc` handle ([`app::AppState`]) that `http` shares.
-//! - [`domain`]: the rules (sign-in, rotation, MFA, scopes, service tokens), free of axum and sqlx.
+//! - [`domain`]: the rules (sign-in, rotation, MFA, scopes, service tokens, the standard OAuth
+//!   surface in [`domain::oauth2`], the admin API, reset tickets and audit trail in
+//!   [`domain::admin`]), free of axum and sqlx.
 //!   It owns the state type, [`domain::Tokend`], and each module adds methods for its part of the
 //!   contract. The domain owns it (rather than each part receiving only its handles) because the
 //!   rules cross-cut: a refresh needs the store, clock, keys, vocabulary and metrics at once, and one
@@ -22,7 +27,8 @@
 //!   password hashing, AEAD, TOTP math).
 //! - Shared ground floor, importing nothing above: [`config`] (typed settings), [`error`] (the one
 //!   error enum; storage maps its own errors onto it), [`clock`] (time as a parameter),
-//!   [`limits`] (in-process rate limiters), [`metrics`] (counters), [`trusted_proxies`] (the
+//!   [`limits`] (GCRA rate limits: in process, shared through Redis, and per-token rates),
+//!   [`metrics`] (counters, histograms, gauges), [`trusted_proxies`] (the
 //!   `TOKEND_TRUSTED_PROXIES` setting type) and [`redact`] (secret-safe `Debug`).
 
 pub mod app;
