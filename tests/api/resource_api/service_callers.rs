@@ -145,8 +145,9 @@ async fn a_deleted_service_token_is_refused_within_the_ttl() {
     .await;
 }
 
-/// Exchanges `token` for a JWT (RFC 8693) with a confidential client.
-async fn exchanged(app: &crate::helpers::TestApp, token: &str) -> String {
+/// Exchanges `token` for a JWT (RFC 8693) with a confidential client, from `ip` (tokend applies
+/// the service token's allowlist to the exchange; this test is tokend's trusted proxy).
+async fn exchanged(app: &crate::helpers::TestApp, token: &str, ip: &str) -> String {
     let (client, secret) = app.register_client(true, &[], &[]).await;
     let form = [
         ("grant_type", EXCHANGE),
@@ -154,10 +155,17 @@ async fn exchanged(app: &crate::helpers::TestApp, token: &str) -> String {
         ("subject_token_type", SERVICE_TOKEN_TYPE),
     ];
     let r = app
-        .post_form("/oauth2/token", Some((&client, &secret.unwrap())), &form)
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(client, secret)
+        .header("x-forwarded-for", ip)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
     let body: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
     body["access_token"].as_str().unwrap().to_string()
 }
 
