@@ -114,7 +114,11 @@ impl FromRequestParts<AppState> for Admin {
                 .get::<axum::extract::MatchedPath>()
                 .map_or("", |p| p.as_str());
             state
-                .audit(caller.event("read").details(serde_json::json!({"route": route})))
+                .audit(
+                    caller
+                        .event("read")
+                        .details(serde_json::json!({"route": route})),
+                )
                 .await;
         }
         Ok(Admin(caller))

@@ -68,7 +68,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     TokenParam(token): TokenParam,
 ) -> Result<StatusCode> {
-    state.revoke_token(&token).await?;
+    state.revoke_token(&token, None).await?;
     Ok(StatusCode::OK)
 }
 

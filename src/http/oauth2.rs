@@ -275,8 +275,8 @@ pub async fn token(
 pub async fn revoke(State(state): State<AppState>, req: Request) -> Result<Response, OAuthError> {
     let (headers, mut form) = Form::read(req, &state).await?;
     let auth = client_auth(&headers, &mut form)?;
-    state.authenticate_client(&auth).await?;
+    let client = state.authenticate_client(&auth).await?;
     let token = form.require("token")?;
-    state.revoke_token(&token).await?;
+    state.revoke_token(&token, Some(&client)).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -10,15 +10,39 @@ use uuid::Uuid;
 use crate::crypto::service_token::looks_like_service_token;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
+use crate::storage::ClientRecord;
 
 impl Tokend {
-    /// Revokes whatever session `token` belongs to.
-    pub async fn revoke_token(&self, token: &str) -> Result<()> {
+    /// A session signed in with a registered client other than `client` is not `client`'s to
+    /// revoke; sessions without one (or an unknown one) belong to no standard client.
+    async fn check_session_client(&self, session: Uuid, client: &ClientRecord) -> Result<()> {
+        let owner = self
+            .store
+            .session_by_id(session)
+            .await?
+            .and_then(|s| s.client_id);
+        match owner {
+            Some(owner)
+                if owner != client.client_id && self.store.client(&owner).await?.is_some() =>
+            {
+                Err(Error::UnauthorizedClient)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Revokes whatever session `token` belongs to. `client` is the authenticated client at
+    /// `/oauth2/revoke` (RFC 7009 section 2.1): a token of a session signed in with another
+    /// registered client is refused with `unauthorized_client` and nothing is revoked.
+    pub async fn revoke_token(&self, token: &str, client: Option<&ClientRecord>) -> Result<()> {
         let token = token.trim();
         if looks_like_service_token(&self.settings.service_token_prefix, token) {
             return Err(Error::UnsupportedTokenType);
         }
-        if self.refresh_tokens.open(token).is_some() {
+        if let Some(claim) = self.refresh_tokens.open(token) {
+            if let Some(client) = client {
+                self.check_session_client(claim.session, client).await?;
+            }
             return self.revoke_refresh_token(token).await;
         }
         let now = self.clock.now();
@@ -31,6 +55,9 @@ impl Tokend {
         let Some(session) = claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()) else {
             return Ok(());
         };
+        if let Some(client) = client {
+            self.check_session_client(session, client).await?;
+        }
         if self
             .store
             .revoke_session(session, "access_token_revoked", now)

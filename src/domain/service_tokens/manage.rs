@@ -28,7 +28,13 @@ use crate::storage::{AuditContext, CreateOutcome, ServiceTokenPatch, ServiceToke
 pub const MAX_NAME_CHARS: usize = 100;
 
 /// Fields a PATCH may not touch: they define what the token can do.
-const IMMUTABLE_FIELDS: [&str; 4] = ["scopes", "allowed_ips", "max_request_bytes", "expires_at"];
+const IMMUTABLE_FIELDS: [&str; 5] = [
+    "scopes",
+    "allowed_ips",
+    "max_request_bytes",
+    "expires_at",
+    "rate_limit",
+];
 
 /// `POST /v1/service_tokens` body.
 #[derive(Debug, Deserialize)]

@@ -59,10 +59,11 @@ fn me() -> Value {
         "description": "Either kind of token. For an access token the session must still be live and the user enabled. For a service token the allowlist is enforced and the use recorded in `last_used_at` / `last_used_ip`. JWTs exchanged for service tokens are refused here (`unauthorized`): present the service token itself.",
         "security": token_security(),
         "responses": responses(json!({
-            "200": ok("The token's live capabilities.", schema("Me")),
+            "200": ok("The token's live capabilities. With a service token that has a `rate_limit`, also `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the budget is full) and `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix seconds of that moment).", schema("Me")),
             "401": bearer_error(TOKEN_401),
             "403": error("`ip_not_allowed`: a service token used from outside its `allowed_ips`."),
             "413": shared("RequestTooLarge"),
+            "429": shared("RateLimited"),
         }), false),
     })
 }

@@ -13,6 +13,7 @@ pub(super) fn paths() -> Value {
     json!({
         "/v1/admin/accounts": { "post": create(), "get": list() },
         "/v1/admin/accounts/{account_uuid}": { "get": get(), "patch": rename(), "delete": delete() },
+        "/v1/admin/accounts/{account_uuid}/rate_limit": { "put": put_rate_limit() },
         "/v1/admin/accounts/{account_uuid}/members": { "get": members() },
         "/v1/admin/accounts/{account_uuid}/members/{user_uuid}": { "put": put_member(), "delete": remove_member() },
         "/v1/admin/accounts/{account_uuid}/service_tokens": { "get": service_tokens() },
@@ -120,6 +121,21 @@ fn delete() -> Value {
             "description": "Delete the account's service tokens too.",
         }));
     }
+    op
+}
+
+fn put_rate_limit() -> Value {
+    let mut op = operation(
+        "adminPutAccountRateLimit",
+        "Set the default rate of the account's new service tokens and their ceiling",
+        &["AccountUuid"],
+        json!({
+            "200": ok("What is set now.", schema("AdminAccountRateLimit")),
+            "400": error("`invalid_request` (`details.field`: `rate_limit`, `max_rate_limit`): out of bounds, or a default above the ceiling."),
+        }),
+        true,
+    );
+    op["requestBody"] = json_body("AdminAccountRateLimitRequest");
     op
 }
 
@@ -248,6 +264,23 @@ pub(super) fn schemas() -> Value {
             },
         },
         "AdminAccountPage": items("AdminAccount"),
+        "AdminAccountRateLimitRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "rate_limit": { "oneOf": [schema("RateLimit"), { "type": "null" }], "description": "Copied into new tokens created without one; null or absent: none." },
+                "max_rate_limit": { "oneOf": [schema("RateLimit"), { "type": "null" }], "description": "The most a new token may ask for; null or absent: no ceiling." },
+            },
+        },
+        "AdminAccountRateLimit": {
+            "type": "object",
+            "required": ["account_uuid", "rate_limit", "max_rate_limit"],
+            "properties": {
+                "account_uuid": { "type": "string", "format": "uuid" },
+                "rate_limit": { "oneOf": [schema("RateLimit"), { "type": "null" }] },
+                "max_rate_limit": { "oneOf": [schema("RateLimit"), { "type": "null" }] },
+            },
+        },
         "AdminMemberRole": {
             "type": "object",
             "additionalProperties": false,

@@ -209,7 +209,7 @@ pub(super) fn schemas() -> Value {
                 },
                 "reason": {
                     "type": "string",
-                    "description": "`invalid_request`: `too_short`, `too_long`, `too_common` (password policy), `mfa_already_enabled`, `mfa_not_pending`, `mfa_not_enabled`. `token_revoked`: `deleted` or `inactive`.",
+                    "description": "`invalid_request`: `too_short`, `too_long`, `too_common` (password policy), `mfa_already_enabled`, `mfa_not_pending`, `mfa_not_enabled`, `conflict` (a login that exists), `above_account_ceiling` (a service token's `rate_limit`). `token_revoked`: `deleted` or `inactive`.",
                 },
                 "scope": {
                     "type": "string",

@@ -34,7 +34,7 @@ fn create() -> Value {
         "requestBody": json_body("CreateServiceTokenRequest"),
         "responses": responses(json!({
             "201": ok("Created; `token` is shown this once.", schema("CreatedServiceToken")),
-            "400": error("`invalid_request` (`details.field`: `name`, `scopes`, `expires_at`, `allowed_ips`, `max_request_bytes` or an unknown field). `invalid_scope` (`details.scope`): unknown, not held by the caller, or `tokens:manage`."),
+            "400": error("`invalid_request` (`details.field`: `name`, `scopes`, `expires_at`, `allowed_ips`, `max_request_bytes`, `rate_limit.requests`, or an unknown field; `details.field: rate_limit` with `details.reason: above_account_ceiling`). `invalid_scope` (`details.scope`): unknown, not held by the caller, or `tokens:manage`."),
             "401": bearer_error(TOKEN_401),
             "403": error(MANAGE_403),
             "409": error("`token_limit_reached` (`details.limit`): the account has `TOKEND_MAX_SERVICE_TOKENS` live tokens (deactivated ones count)."),
@@ -83,7 +83,7 @@ fn update() -> Value {
         "requestBody": json_body("ServiceTokenPatch"),
         "responses": responses(json!({
             "200": ok("The token after the change.", schema("ServiceToken")),
-            "400": error("`invalid_request` (`details.field`): an immutable or unknown field, a bad `name`, a non-boolean `active`."),
+            "400": error("`invalid_request` (`details.field`): an immutable field (`scopes`, `allowed_ips`, `max_request_bytes`, `expires_at`) or any other but `name` and `active` (`rate_limit` included), a bad `name`, a non-boolean `active`."),
             "401": bearer_error(TOKEN_401),
             "403": error(MANAGE_403),
             "404": shared("NotFound"),
@@ -154,11 +154,24 @@ pub(super) fn schemas() -> Value {
                     "description": "IPv4/IPv6 addresses and CIDRs, strictly parsed (no leading zeros, no host bits). Absent or empty: any address.",
                 },
                 "max_request_bytes": { "type": ["integer", "null"], "minimum": 1, "description": "Cap on `Content-Length`; lowered to `TOKEND_MAX_BODY_BYTES` if above it." },
+                "rate_limit": {
+                    "oneOf": [schema("RateLimit"), { "type": "null" }],
+                    "description": "Request budget at tokend; within the account's ceiling. Absent: the account's default at creation time.",
+                },
+            },
+        },
+        "RateLimit": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["requests", "per"],
+            "properties": {
+                "requests": { "type": "integer", "minimum": 1, "maximum": 1_000_000_000 },
+                "per": { "enum": ["second", "minute", "hour", "day"] },
             },
         },
         "ServiceToken": {
             "type": "object",
-            "required": ["id", "name", "scopes", "expires_at", "allowed_ips", "max_request_bytes", "active", "created_at", "last_used_at", "last_used_ip"],
+            "required": ["id", "name", "scopes", "expires_at", "allowed_ips", "max_request_bytes", "rate_limit", "active", "created_at", "last_used_at", "last_used_ip"],
             "properties": {
                 "id": { "type": "string", "format": "uuid" },
                 "name": { "type": "string" },
@@ -166,6 +179,10 @@ pub(super) fn schemas() -> Value {
                 "expires_at": time("Null: never expires."),
                 "allowed_ips": strings(),
                 "max_request_bytes": { "type": ["integer", "null"] },
+                "rate_limit": {
+                    "oneOf": [schema("RateLimit"), { "type": "null" }],
+                    "description": "The budget that applies now: the token's own (or the account default copied at creation), else `TOKEND_SERVICE_TOKEN_DEFAULT_RATE_LIMIT`; null for none.",
+                },
                 "active": { "type": "boolean" },
                 "created_at": { "type": "string", "format": "date-time" },
                 "last_used_at": time("Last successful use, or null."),

@@ -126,6 +126,23 @@ async fn revoking_tokens_on_both_endpoints(b: Backend) {
     );
     assert_eq!(introspect(&app, &rs, &service).await["active"], true);
 
+    // A token of a session signed in with another registered client is not this client's to
+    // revoke (RFC 7009 section 2.1): refused, and the session lives on.
+    let (other, _) = app.register_client(false, &[], &[]).await;
+    let others = app.refresh_token_for_client(&seeded, &other).await;
+    let r = app
+        .post_form(
+            "/oauth2/revoke",
+            None,
+            &[("client_id", &client), ("token", &others)],
+        )
+        .await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
+    assert_eq!(
+        app.refresh(&others, seeded.account).await.status(),
+        StatusCode::OK
+    );
+
     // Other sessions of the user were not touched.
     let (access4, _) = app.access_token(&seeded).await;
     assert_eq!(

@@ -60,6 +60,16 @@ async fn a_budget_counts_down_and_refuses_when_spent(b: Backend) {
     let r = me_with_api_key(&app, second["token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "ratelimit-remaining"), 4);
+    // The rate is immutable like the other policy fields.
+    let r = crate::service_tokens::patch_token(
+        &app,
+        &access,
+        first["id"].as_str().unwrap(),
+        json!({"rate_limit": {"requests": 500, "per": "minute"}}),
+    )
+    .await;
+    let body = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(body["error"]["details"]["field"], "rate_limit");
     // User access tokens are unaffected: no budget, no headers.
     let r = app.get_bearer("/v1/me", &access).await;
     assert_eq!(r.status(), StatusCode::OK);
