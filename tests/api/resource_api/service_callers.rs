@@ -123,20 +123,21 @@ async fn a_deleted_service_token_is_refused_within_the_ttl() {
     let r = crate::service_tokens::delete_token(app, &owner_at, &id).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let deleted = Instant::now();
-    // The default TTL is one second: the cached answer may serve until then, never after.
+    // The default TTL is one second, counted from the answer tokend gave before the deletion:
+    // a request sent later than that is refused, whatever the machine's load makes it wait.
     loop {
+        let sent = deleted.elapsed();
         let r = api.get("/photos", &token).await;
         if r.status() == StatusCode::UNAUTHORIZED {
             break;
         }
         assert_eq!(r.status(), StatusCode::OK);
         assert!(
-            deleted.elapsed() < Duration::from_millis(1_500),
-            "still accepted after the TTL"
+            sent < Duration::from_millis(1_100),
+            "accepted {sent:?} after the deletion"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(deleted.elapsed() <= Duration::from_millis(1_500));
     refused(
         api.get("/photos", &token).await,
         StatusCode::UNAUTHORIZED,
