@@ -26,9 +26,11 @@ COPY src src
 COPY crates crates
 COPY benches benches
 COPY migrations migrations
+COPY examples examples
 RUN touch src/main.rs src/lib.rs crates/tokend-verify/src/lib.rs \
- && cargo build --release --locked --bin tokend \
- && install -D -m 0755 target/release/tokend /out/tokend
+ && cargo build --release --locked --bin tokend --example photos_api \
+ && install -D -m 0755 target/release/tokend /out/tokend \
+ && install -D -m 0755 target/release/examples/photos_api /out/photos_api
 
 # ---- runtime -------------------------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -49,6 +51,8 @@ RUN apt-get update \
  && install -d -o tokend -g tokend -m 0700 /var/lib/tokend/keys /var/lib/tokend/data
 
 COPY --from=build /out/tokend /usr/local/bin/tokend
+# The example resource API of docker-compose.yml (entrypoint `photos_api`).
+COPY --from=build /out/photos_api /usr/local/bin/photos_api
 
 # Listen on every interface of the container; keys and the SQLite database (used when
 # TOKEND_DATABASE_URL is not overridden, e.g. with PostgreSQL) live on volumes.

@@ -172,8 +172,14 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "TOKEND_TRUSTED_PROXIES",
 ];
 
-/// Variables under the `TOKEND_` prefix that belong to tokend's test suite, not the server.
-const TEST_SUITE_VARIABLES: &[&str] = &["TOKEND_TEST_POSTGRES_URL"];
+/// Variables under the `TOKEND_` prefix that belong to tokend's test suite or its companions, not
+/// the server.
+/// Also the example resource API's `TOKEND_INTROSPECT_*`, so one shell can run both.
+const TEST_SUITE_VARIABLES: &[&str] = &[
+    "TOKEND_TEST_POSTGRES_URL",
+    "TOKEND_INTROSPECT_CLIENT_ID",
+    "TOKEND_INTROSPECT_CLIENT_SECRET",
+];
 
 /// Levenshtein distance, to suggest the setting a typo meant.
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -47,6 +47,8 @@ pub struct ServiceGrant<'a> {
     pub allowed_ips: Option<Vec<String>>,
     /// The service token's request-body cap, when it has one.
     pub max_request_bytes: Option<u64>,
+    /// The service token's effective rate (`rate_limit` claim), when one applies.
+    pub rate_limit: Option<tokend_verify::RateLimit>,
     /// Lifetime in seconds (already capped at the service token's own expiry).
     pub ttl_secs: i64,
 }
@@ -155,6 +157,7 @@ impl AccessTokens {
             token_kind: None,
             allowed_ips: None,
             max_request_bytes: None,
+            rate_limit: None,
         };
         self.sign(claims, now)
     }
@@ -181,6 +184,7 @@ impl AccessTokens {
             token_kind: Some(TOKEN_KIND_SERVICE.to_string()),
             allowed_ips: grant.allowed_ips.clone(),
             max_request_bytes: grant.max_request_bytes,
+            rate_limit: grant.rate_limit,
         };
         self.sign(claims, now)
     }

@@ -7,7 +7,8 @@
 //!
 //! Introspection describes a token; it does not use it. So it neither applies the token's IP
 //! allowlist (the caller is the resource server, not the token's holder; `allowed_ips` is returned
-//! for the resource server to enforce against its own client) nor records `last_used`.
+//! for the resource server to enforce against its own client) nor records `last_used`, nor
+//! spends the token's rate budget (`rate_limit` is returned for the resource server to count).
 
 use tokend_verify::{Introspection, TOKEN_TYPE_SERVICE};
 use uuid::Uuid;
@@ -171,6 +172,7 @@ impl Tokend {
         answer.token_type = Some(TOKEN_TYPE_SERVICE.to_owned());
         answer.allowed_ips = claims.allowed_ips.clone();
         answer.max_request_bytes = claims.max_request_bytes;
+        answer.rate_limit = claims.rate_limit;
         Ok(answer)
     }
 
@@ -186,6 +188,8 @@ impl Tokend {
             jti: Some(row.id.to_string()),
             allowed_ips: Some(split_column(&row.allowed_ips)),
             max_request_bytes: stored_cap(row.max_request_bytes),
+            // Described, not spent: the resource API that asked does the counting.
+            rate_limit: self.effective_rate(row.rate_limit.as_deref()),
             client_id: None,
             iss: Some(self.settings.issuer.clone()),
             aud: None,

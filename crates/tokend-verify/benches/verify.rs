@@ -54,6 +54,7 @@ fn claims() -> AccessClaims {
         token_kind: None,
         allowed_ips: None,
         max_request_bytes: None,
+        rate_limit: None,
     }
 }
 

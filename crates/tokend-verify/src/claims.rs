@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::RateLimit;
+
 /// The JOSE `typ` header tokend puts on access tokens (RFC 9068 section 2.1).
 ///
 /// Checking it stops another JWT signed by the same keys (an ID token, say) from being replayed
@@ -63,6 +65,10 @@ pub struct AccessClaims {
     /// An exchanged service token's request-body cap in bytes, enforced by the resource API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_bytes: Option<u64>,
+    /// An exchanged service token's effective request budget (issue #15), enforced per token id
+    /// by the resource API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The `token_kind` claim of a service token exchanged for a JWT (RFC 8693), whose `sub` is
@@ -126,6 +132,10 @@ pub struct Introspection {
     /// A service token's request-body cap in bytes, which the caller must enforce.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub max_request_bytes: Option<u64>,
+    /// A service token's effective request budget, which the caller must enforce (counting is
+    /// the resource API's: introspecting does not spend it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate_limit: Option<RateLimit>,
     /// The client the token was issued to.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_id: Option<String>,
@@ -161,6 +171,7 @@ impl From<&AccessClaims> for Introspection {
             jti: Some(claims.jti.clone()),
             allowed_ips: None,
             max_request_bytes: None,
+            rate_limit: None,
             client_id: Some(claims.client_id.clone()),
             iss: Some(claims.iss.clone()),
             aud: Some(claims.aud.clone()),
@@ -187,6 +198,7 @@ mod tests {
             token_kind: None,
             allowed_ips: None,
             max_request_bytes: None,
+            rate_limit: None,
             account_uuid: "a".into(),
             scope: scope.into(),
         }

@@ -131,6 +131,7 @@ pub fn claims() -> AccessClaims {
         token_kind: None,
         allowed_ips: None,
         max_request_bytes: None,
+        rate_limit: None,
         account_uuid: "0190a0b0-0000-7000-8000-0000000000ac".into(),
         scope: "photos:read photos:write".into(),
     }

@@ -114,6 +114,7 @@ impl Tokend {
             audience: audience.as_deref(),
             allowed_ips: (!principal.allowed_ips.is_empty()).then(|| principal.allowed_ips.clone()),
             max_request_bytes: principal.max_request_bytes,
+            rate_limit: principal.rate_limit,
             ttl_secs: ttl,
         };
         let (access_token, claims) = self
