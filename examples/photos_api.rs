@@ -1,7 +1,9 @@
 //! A small photo API that trusts tokend, built on `tokend-verify` (features `axum` and `remote`):
 //! users' JWTs are verified offline with keys it fetches and refreshes itself, service tokens
 //! (`tkd_live_…`) are introspected, exchanged service-token JWTs verify offline, and each route
-//! states its scope. Data lives in memory, per account: one account's token never sees another's.
+//! states its scope. A service token's `rate_limit` is enforced per token (429 `rate_limited`,
+//! `RateLimit-*` and `X-RateLimit-*` headers). Data lives in memory, per account: one account's
+//! token never sees another's.
 //!
 //! | route | scope |
 //! |---|---|
@@ -16,7 +18,9 @@
 //! (default `http://127.0.0.1:8080`), `PHOTOS_API_AUDIENCE` (default `tokend`, tokend's default
 //! audience), `TOKEND_INTROSPECT_CLIENT_ID` and `TOKEND_INTROSPECT_CLIENT_SECRET` (from
 //! `tokend resource-server add "Photos API"`; without them service tokens are refused), and
-//! `PHOTOS_API_TRUSTED_PROXIES` (addresses or CIDRs whose `X-Forwarded-For` is believed).
+//! `PHOTOS_API_TRUSTED_PROXIES` (addresses or CIDRs whose `X-Forwarded-For` is believed), and
+//! `PHOTOS_API_REDIS_URL` (say `redis://127.0.0.1:6379/`: rate budgets shared by every instance
+//! naming the same Redis; without it each instance counts in process).
 //!
 //! `cargo run --example photos_api`, with tokend running (see docs/resource-apis.md).
 
@@ -36,7 +40,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokend_verify::{
-    Principal, RemoteError, RemoteVerifier, RequireScope, TokendAuth, TrustedProxies,
+    Principal, RemoteError, RemoteVerifier, RequireScope, TokenRateLimits, TokendAuth,
+    TrustedProxies,
 };
 
 /// The example's settings, read from the environment.
@@ -52,6 +57,8 @@ pub struct Settings {
     pub introspection: Option<(String, String)>,
     /// `PHOTOS_API_TRUSTED_PROXIES`.
     pub trusted_proxies: String,
+    /// `PHOTOS_API_REDIS_URL`: where rate budgets are shared, if anywhere.
+    pub redis_url: Option<String>,
 }
 
 impl Settings {
@@ -66,11 +73,13 @@ impl Settings {
             introspection: var("TOKEND_INTROSPECT_CLIENT_ID")
                 .zip(var("TOKEND_INTROSPECT_CLIENT_SECRET")),
             trusted_proxies: or("PHOTOS_API_TRUSTED_PROXIES", ""),
+            redis_url: var("PHOTOS_API_REDIS_URL"),
         }
     }
 }
 
-/// Discovers tokend, fetches its keys and, with credentials, prepares introspection.
+/// Discovers tokend, fetches its keys and, with credentials, prepares introspection; with a
+/// Redis URL, rate budgets are shared through it.
 ///
 /// # Errors
 /// When tokend cannot be reached or a setting is invalid.
@@ -84,7 +93,10 @@ pub async fn connect(settings: &Settings) -> Result<TokendAuth, Box<dyn std::err
         Some((id, secret)) => Some(keys.introspector(id, secret)?),
         None => None,
     };
-    let auth = TokendAuth::remote(keys).with_trusted_proxies(proxies);
+    let mut auth = TokendAuth::remote(keys).with_trusted_proxies(proxies);
+    if let Some(url) = &settings.redis_url {
+        auth = auth.with_rate_limits(TokenRateLimits::redis(url)?);
+    }
     Ok(match introspector {
         Some(introspector) => auth.with_introspector(introspector),
         None => auth,

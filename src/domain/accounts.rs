@@ -5,9 +5,34 @@ use uuid::Uuid;
 use super::login::normalize_login;
 use super::sessions::enforce_password_policy;
 use crate::crypto::password::Password;
+use crate::domain::admin::audit::AuditEvent;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{AccountRecord, UserRecord};
+
+/// The rows a disable (which revokes every session in the same transaction) or an enable writes.
+pub(crate) fn disable_audit(
+    user: Uuid,
+    disabled: bool,
+    actor: &str,
+    now: crate::clock::UnixTime,
+) -> Vec<crate::storage::AuditRecord> {
+    let kind = if disabled {
+        "admin.user_disabled"
+    } else {
+        "admin.user_enabled"
+    };
+    let mut rows = vec![AuditEvent::new(kind, actor).user(user).at(now)];
+    if disabled {
+        rows.push(
+            AuditEvent::new("session.revoked", actor)
+                .user(user)
+                .details(serde_json::json!({"by": "disable", "all": true}))
+                .at(now),
+        );
+    }
+    rows
+}
 
 impl Tokend {
     /// Creates a user after the password policy; returns the uuid.
@@ -22,7 +47,10 @@ impl Tokend {
             disabled: false,
             created_at: self.clock.now(),
         };
-        self.store.create_user(&user).await?;
+        let audit = AuditEvent::new("admin.user_created", "system")
+            .user(user.id)
+            .at(user.created_at);
+        self.store.create_user(&user, &[audit]).await?;
         Ok(user.id)
     }
 
@@ -37,24 +65,15 @@ impl Tokend {
     /// Disables (revoking every session at once) or re-enables a user.
     pub async fn set_user_disabled(&self, login: &str, disabled: bool) -> Result<Uuid> {
         let user = self.user_named(login).await?;
+        let now = self.clock.now();
         self.store
-            .set_user_disabled(user.id, disabled, self.clock.now())
-            .await?;
-        let kind = if disabled {
-            "admin.user_disabled"
-        } else {
-            "admin.user_enabled"
-        };
-        self.audit(crate::domain::admin::audit::AuditEvent::new(kind, "system").user(user.id))
-            .await;
-        if disabled {
-            self.audit(
-                crate::domain::admin::audit::AuditEvent::new("session.revoked", "system")
-                    .user(user.id)
-                    .details(serde_json::json!({"by": "disable", "all": true})),
+            .set_user_disabled(
+                user.id,
+                disabled,
+                now,
+                &disable_audit(user.id, disabled, "system", now),
             )
-            .await;
-        }
+            .await?;
         Ok(user.id)
     }
 
@@ -72,7 +91,10 @@ impl Tokend {
             name: name.to_string(),
             created_at: self.clock.now(),
         };
-        self.store.create_account(&account).await?;
+        let audit = AuditEvent::new("admin.account_created", "system")
+            .account(account.id)
+            .at(account.created_at);
+        self.store.create_account(&account, &[audit]).await?;
         Ok(account.id)
     }
 
@@ -90,8 +112,14 @@ impl Tokend {
             .account_by_id(account)
             .await?
             .ok_or_else(|| Error::field("account_uuid", format!("no account {account}")))?;
+        let now = self.clock.now();
+        let audit = AuditEvent::new("admin.member_put", "system")
+            .user(user.id)
+            .account(account)
+            .details(serde_json::json!({"role": role}))
+            .at(now);
         self.store
-            .upsert_membership(user.id, account, role, self.clock.now())
+            .upsert_membership(user.id, account, role, now, &[audit])
             .await?;
         Ok(())
     }
@@ -99,7 +127,15 @@ impl Tokend {
     /// Ends a membership: the next refresh for that account gets 403.
     pub async fn remove_member(&self, login: &str, account: Uuid) -> Result<()> {
         let user = self.user_named(login).await?;
-        if self.store.remove_membership(user.id, account).await? {
+        let audit = AuditEvent::new("admin.member_removed", "system")
+            .user(user.id)
+            .account(account)
+            .at(self.clock.now());
+        if self
+            .store
+            .remove_membership(user.id, account, &[audit])
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::field(

@@ -207,30 +207,31 @@ impl Tokend {
     }
 
     async fn revoke_for_reuse(&self, session: &SessionRecord, now: i64) -> Error {
+        let audit: Vec<_> = [
+            (
+                "refresh_token.reused",
+                serde_json::json!({"session": session.id}),
+            ),
+            (
+                "session.revoked",
+                serde_json::json!({"by": "reuse", "session": session.id}),
+            ),
+        ]
+        .into_iter()
+        .map(|(kind, details)| {
+            crate::domain::admin::audit::AuditEvent::new(kind, "system")
+                .user(session.user_id)
+                .details(details)
+                .at(now)
+        })
+        .collect();
         match self
             .store
-            .revoke_session(session.id, "refresh_token_reused", now)
+            .revoke_session(session.id, "refresh_token_reused", now, &audit)
             .await
         {
             Ok(_) => {
                 self.metrics.event("refresh_token_reused");
-                for (kind, details) in [
-                    (
-                        "refresh_token.reused",
-                        serde_json::json!({"session": session.id}),
-                    ),
-                    (
-                        "session.revoked",
-                        serde_json::json!({"by": "reuse", "session": session.id}),
-                    ),
-                ] {
-                    self.audit(
-                        crate::domain::admin::audit::AuditEvent::new(kind, "system")
-                            .user(session.user_id)
-                            .details(details),
-                    )
-                    .await;
-                }
                 tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reused; session revoked");
                 Error::RefreshTokenReused
             }
@@ -255,23 +256,23 @@ impl Tokend {
     /// unknown is accepted silently, as both specs require.
     pub async fn revoke_refresh_token(&self, token: &str) -> Result<()> {
         if let Some(claim) = self.refresh_tokens.open(token) {
+            let Some(session) = self.store.session_by_id(claim.session).await? else {
+                return Ok(());
+            };
+            let now = self.clock.now();
+            let audit = crate::domain::admin::audit::AuditEvent::new(
+                "session.revoked",
+                format!("user:{}", session.user_id),
+            )
+            .user(session.user_id)
+            .details(serde_json::json!({"by": "user", "session": claim.session}))
+            .at(now);
             if self
                 .store
-                .revoke_session(claim.session, "sign_out", self.clock.now())
+                .revoke_session(claim.session, "sign_out", now, &[audit])
                 .await?
             {
                 tracing::info!(session = %claim.session, "signed out");
-                if let Ok(Some(session)) = self.store.session_by_id(claim.session).await {
-                    self.audit(
-                        crate::domain::admin::audit::AuditEvent::new(
-                            "session.revoked",
-                            format!("user:{}", session.user_id),
-                        )
-                        .user(session.user_id)
-                        .details(serde_json::json!({"by": "user", "session": claim.session})),
-                    )
-                    .await;
-                }
             }
         }
         Ok(())

@@ -1,5 +1,7 @@
 //! Contract section 3, `GET/DELETE /v1/auth/sessions` and section 7, `POST /v1/me/password`.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -7,6 +9,7 @@ use super::password_policy::check_password;
 use super::principal::UserPrincipal;
 use crate::clock::rfc3339;
 use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
+use crate::domain::admin::audit::AuditEvent;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::UserRecord;
@@ -98,21 +101,24 @@ impl Tokend {
     }
 
     /// Revokes one of the caller's own sessions; another user's is "not found".
-    pub async fn revoke_own_session(&self, caller: &UserPrincipal, id: Uuid) -> Result<()> {
+    pub async fn revoke_own_session(
+        &self,
+        caller: &UserPrincipal,
+        id: Uuid,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let audit = AuditEvent::new("session.revoked", format!("user:{}", caller.user))
+            .user(caller.user)
+            .from(ip, user_agent)
+            .details(serde_json::json!({"by": "user", "session": id}))
+            .at(now);
         if self
             .store
-            .revoke_user_session(caller.user, id, "revoked_by_user", self.clock.now())
+            .revoke_user_session(caller.user, id, "revoked_by_user", now, &[audit])
             .await?
         {
-            self.audit(
-                crate::domain::admin::audit::AuditEvent::new(
-                    "session.revoked",
-                    format!("user:{}", caller.user),
-                )
-                .user(caller.user)
-                .details(serde_json::json!({"by": "user", "session": id})),
-            )
-            .await;
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -158,6 +164,8 @@ impl Tokend {
         &self,
         caller: &UserPrincipal,
         req: ChangePasswordRequest,
+        ip: IpAddr,
+        user_agent: Option<&str>,
     ) -> Result<()> {
         let user = self.recheck_password(caller, &req.current_password).await?;
         enforce_password_policy("new_password", &req.new_password)?;
@@ -166,27 +174,23 @@ impl Tokend {
             .hash(&req.new_password)
             .await
             .map_err(Error::internal)?;
+        let now = self.clock.now();
+        let actor = format!("user:{}", user.id);
+        let audit = [
+            AuditEvent::new("password.changed", actor.clone())
+                .user(user.id)
+                .from(ip, user_agent)
+                .at(now),
+            AuditEvent::new("session.revoked", actor)
+                .user(user.id)
+                .from(ip, user_agent)
+                .details(serde_json::json!({"by": "password_change", "all_but": caller.session}))
+                .at(now),
+        ];
         self.store
-            .change_password(user.id, &hash, Some(caller.session), self.clock.now())
+            .change_password(user.id, &hash, Some(caller.session), now, &audit)
             .await?;
         tracing::info!(user = %user.id, "password changed; other sessions revoked");
-        self.audit(
-            crate::domain::admin::audit::AuditEvent::new(
-                "password.changed",
-                format!("user:{}", user.id),
-            )
-            .user(user.id),
-        )
-        .await;
-        self.audit(
-            crate::domain::admin::audit::AuditEvent::new(
-                "session.revoked",
-                format!("user:{}", user.id),
-            )
-            .user(user.id)
-            .details(serde_json::json!({"by": "password_change", "all_but": caller.session})),
-        )
-        .await;
         Ok(())
     }
 }

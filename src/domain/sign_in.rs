@@ -166,6 +166,33 @@ pub enum SignInOutcome {
     MfaRequired(MfaChallenge),
 }
 
+/// What a new session's audit rows say: how the user proved who they are, from which user agent,
+/// and rows of the same sign-in written with it (the MFA success), all in the session's
+/// transaction.
+#[derive(Debug)]
+pub struct SessionAudit<'a> {
+    method: &'static str,
+    user_agent: Option<&'a str>,
+    before: Vec<crate::storage::AuditRecord>,
+}
+
+impl<'a> SessionAudit<'a> {
+    /// A sign-in by `method` (`password`, `password+mfa`).
+    pub fn new(method: &'static str, user_agent: Option<&'a str>) -> Self {
+        Self {
+            method,
+            user_agent,
+            before: Vec::new(),
+        }
+    }
+
+    /// Adds a row to write with the session.
+    pub fn with(mut self, row: crate::storage::AuditRecord) -> Self {
+        self.before.push(row);
+        self
+    }
+}
+
 impl Tokend {
     /// Checks limits and credentials, then signs in or asks for the second factor.
     pub async fn sign_in(
@@ -240,27 +267,15 @@ impl Tokend {
         if let Some(challenge) = self.mfa_challenge_for(&user, &req.device).await? {
             return Ok(SignInOutcome::MfaRequired(challenge));
         }
-        let signed_in = self.start_session(&user, &req.device, ip).await?;
-        self.audit_sign_in(&signed_in, "password", ip, user_agent)
-            .await;
+        let signed_in = self
+            .start_session(
+                &user,
+                &req.device,
+                ip,
+                SessionAudit::new("password", user_agent),
+            )
+            .await?;
         Ok(SignInOutcome::Complete(signed_in))
-    }
-
-    /// `sign_in.succeeded` for a new session.
-    pub(crate) async fn audit_sign_in(
-        &self,
-        signed_in: &SignedIn,
-        method: &str,
-        ip: IpAddr,
-        user_agent: Option<&str>,
-    ) {
-        self.audit(
-            AuditEvent::new("sign_in.succeeded", format!("user:{}", signed_in.user.uuid))
-                .user(signed_in.user.uuid)
-                .from(ip, user_agent)
-                .details(json!({"session": signed_in.session_id, "method": method})),
-        )
-        .await;
     }
 
     /// Upgrades the stored hash to the current parameters; returns the new hash if it was stored.
@@ -292,6 +307,7 @@ impl Tokend {
         user: &UserRecord,
         device: &Device,
         ip: IpAddr,
+        audit: SessionAudit<'_>,
     ) -> Result<SignedIn> {
         let now = self.clock.now();
         let session = SessionRecord {
@@ -309,9 +325,17 @@ impl Tokend {
             revoked_at: None,
             revoked_reason: None,
         };
+        let mut rows = audit.before;
+        rows.push(
+            AuditEvent::new("sign_in.succeeded", format!("user:{}", user.id))
+                .user(user.id)
+                .from(ip, audit.user_agent)
+                .details(json!({"session": session.id, "method": audit.method}))
+                .at(now),
+        );
         if !self
             .store
-            .create_session(&session, &user.password_hash)
+            .create_session(&session, &user.password_hash, &rows)
             .await?
         {
             // The password changed or the user was disabled while this sign-in was hashing.

@@ -84,9 +84,13 @@ pub async fn list_sessions(
 pub async fn delete_session(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     PathId(id): PathId,
 ) -> Result<StatusCode> {
-    state.revoke_own_session(&user, id).await?;
+    state
+        .revoke_own_session(&user, id, ip, user_agent.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::extract::{Caller, CheckedBody, JsonBody, UserCaller};
+use super::extract::{Caller, CheckedBody, ClientIp, JsonBody, UserAgent, UserCaller};
 use crate::app::AppState;
 use crate::domain::principal::MeResponse;
 use crate::domain::sessions::ChangePasswordRequest;
@@ -23,8 +23,12 @@ pub async fn me(
 pub async fn change_password(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     JsonBody(req): JsonBody<ChangePasswordRequest>,
 ) -> Result<StatusCode> {
-    state.change_password(&user, req).await?;
+    state
+        .change_password(&user, req, ip, user_agent.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -49,18 +49,27 @@ pub async fn enrol_totp(
 pub async fn confirm_totp(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     JsonBody(req): JsonBody<ConfirmTotpRequest>,
 ) -> Result<Json<RecoveryCodes>> {
-    state.confirm_totp(&user, req).await.map(Json)
+    state
+        .confirm_totp(&user, req, ip, user_agent.as_deref())
+        .await
+        .map(Json)
 }
 
 /// `DELETE /v1/me/mfa/totp` (with a JSON body): 204.
 pub async fn disable_totp(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     JsonBody(req): JsonBody<PasswordAndCode>,
 ) -> Result<StatusCode> {
-    state.disable_totp(&user, req).await?;
+    state
+        .disable_totp(&user, req, ip, user_agent.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

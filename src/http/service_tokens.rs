@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value};
 
-use super::extract::{ClientIp, JsonBody, PathId, UserCaller};
+use super::extract::{ClientIp, JsonBody, PathId, UserAgent, UserCaller};
 use crate::app::AppState;
 use crate::domain::service_tokens::{
     CreateServiceTokenRequest, CreatedServiceToken, ServiceTokenList, ServiceTokenView,
@@ -34,9 +34,12 @@ pub async fn create_service_token(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
     ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     JsonBody(req): JsonBody<CreateServiceTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedServiceToken>)> {
-    let created = state.create_service_token(&user, req, ip).await?;
+    let created = state
+        .create_service_token(&user, req, ip, user_agent.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -62,11 +65,12 @@ pub async fn update_service_token(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
     ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     PathId(id): PathId,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Json<ServiceTokenView>> {
     state
-        .update_service_token(&user, id, &body, ip)
+        .update_service_token(&user, id, &body, ip, user_agent.as_deref())
         .await
         .map(Json)
 }
@@ -76,8 +80,11 @@ pub async fn delete_service_token(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,
     ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     PathId(id): PathId,
 ) -> Result<StatusCode> {
-    state.delete_service_token(&user, id, ip).await?;
+    state
+        .delete_service_token(&user, id, ip, user_agent.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

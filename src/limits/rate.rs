@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -13,126 +12,15 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::redis::{Budget, RedisLimiter};
 
-/// The largest `requests` a rate may name: a budget beyond this is no budget.
-pub const MAX_REQUESTS: u32 = 1_000_000_000;
-
-/// The period a rate refills over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Period {
-    /// One second.
-    Second,
-    /// One minute.
-    Minute,
-    /// One hour.
-    Hour,
-    /// One day.
-    Day,
-}
-
-impl Period {
-    /// Its length in seconds.
-    pub fn seconds(self) -> u64 {
-        match self {
-            Self::Second => 1,
-            Self::Minute => 60,
-            Self::Hour => 3_600,
-            Self::Day => 86_400,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Second => "second",
-            Self::Minute => "minute",
-            Self::Hour => "hour",
-            Self::Day => "day",
-        }
-    }
-}
-
-/// `requests` per `per`, refilling evenly (GCRA), with a burst of `requests`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    /// Requests per period, 1 to [`MAX_REQUESTS`].
-    pub requests: u32,
-    /// The period.
-    pub per: Period,
-}
-
-impl RateLimit {
-    /// Checks the bounds; the reason names what is wrong.
-    pub fn validate(self) -> Result<Self, String> {
-        if self.requests == 0 || self.requests > MAX_REQUESTS {
-            return Err(format!("rate_limit.requests must be 1 to {MAX_REQUESTS}"));
-        }
-        Ok(self)
-    }
-
-    /// Whether this rate allows more requests over time than `other` (compared exactly, by
-    /// cross-multiplying, never through floating point).
-    pub fn exceeds(self, other: Self) -> bool {
-        u128::from(self.requests) * u128::from(other.per.seconds())
-            > u128::from(other.requests) * u128::from(self.per.seconds())
-    }
-
-    fn period(self) -> Duration {
-        Duration::from_secs(self.per.seconds())
-    }
-}
-
-impl fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.requests, self.per.name())
-    }
-}
-
-/// `N/PERIOD` (`1000/hour`), the form of the CLI and of `TOKEND_SERVICE_TOKEN_DEFAULT_RATE_LIMIT`.
-impl FromStr for RateLimit {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (n, per) = s
-            .trim()
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not N/PERIOD, e.g. 1000/hour"))?;
-        let requests = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("{n:?} is not a whole number of requests"))?;
-        let per = match per.trim().to_ascii_lowercase().as_str() {
-            "second" | "s" | "sec" => Period::Second,
-            "minute" | "m" | "min" => Period::Minute,
-            "hour" | "h" => Period::Hour,
-            "day" | "d" => Period::Day,
-            other => {
-                return Err(format!(
-                    "unknown period {other:?}; use second, minute, hour or day"
-                ))
-            }
-        };
-        Self { requests, per }.validate()
-    }
-}
-
-/// Where a token stands after a check, for the `RateLimit-*` headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateStatus {
-    /// The budget (`requests`).
-    pub limit: u32,
-    /// Requests left right now.
-    pub remaining: u32,
-    /// Seconds until the budget is full again.
-    pub reset_secs: u64,
-    /// When refused: seconds until the next request is allowed.
-    pub retry_after_secs: Option<u64>,
-}
+/// The rate types are defined once, in `tokend-verify`, so tokend and resource APIs read the same
+/// `{"requests": N, "per": PERIOD}` shape; re-exported under tokend's names.
+pub use tokend_verify::{
+    RateLimit, RatePeriod as Period, RateStatus, MAX_RATE_REQUESTS as MAX_REQUESTS,
+};
 
 type Limiter =
     RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock, StateInformationMiddleware>;

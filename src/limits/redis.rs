@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
+// The GCRA script is defined once, in `tokend-verify`, so resource APIs sharing budgets through
+// Redis count exactly as tokend does.
+use tokend_verify::GCRA_SCRIPT;
 
 use super::RateLimited;
 
@@ -19,35 +22,6 @@ use super::RateLimited;
 const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// Minimum time between reconnect attempts while Redis is unreachable.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// GCRA over several keys in order. `ARGV[2i-1]` is key i's emission interval in microseconds
-/// (0: no limit), `ARGV[2i]` its burst. A key over its budget stops the walk, so later keys are
-/// not charged (one address being refused must not spend its victim's login budget). Returns
-/// `{0, remaining, reset_us}` of the last key when allowed, else `{i, wait_us, reset_us}` of the
-/// refusing key (`reset_us`: until its budget is full again).
-const GCRA_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local remaining = 0
-local reset = 0
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
-  if interval > 0 then
-    local tat = tonumber(redis.call('GET', key)) or now
-    if tat < now then tat = now end
-    local allow_at = tat - interval * (burst - 1)
-    if allow_at > now then
-      return {i, allow_at - now, tat - now}
-    end
-    local new_tat = tat + interval
-    redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-    remaining = math.floor((now + interval * burst - new_tat) / interval)
-    reset = new_tat - now
-  end
-end
-return {0, remaining, reset}
-";
 
 /// One budget of a shared check: a key and its GCRA parameters.
 #[derive(Debug, Clone)]

@@ -56,7 +56,9 @@ pub trait Store: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminS
 
 impl<T: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore> Store for T {}
 
-/// Users, accounts, memberships and sessions, plus the database's own lifecycle.
+/// Users, accounts, memberships and sessions, plus the database's own lifecycle. Methods that
+/// change something take the audit rows that record it (`&[]` for none) and write them in the
+/// same transaction, so the trail can never miss a change that happened.
 #[async_trait]
 pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies pending migrations.
@@ -70,14 +72,19 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
 
     // --- users, accounts, memberships ---
     /// Creates a user; `Conflict` when the normalised login exists.
-    async fn create_user(&self, user: &UserRecord) -> StorageResult<()>;
+    async fn create_user(&self, user: &UserRecord, audit: &[AuditRecord]) -> StorageResult<()>;
     /// Looks a user up by normalised login.
     async fn user_by_login(&self, login: &str) -> StorageResult<Option<UserRecord>>;
     /// Looks a user up by id.
     async fn user_by_id(&self, id: Uuid) -> StorageResult<Option<UserRecord>>;
     /// Disables or enables a user; disabling revokes every live session in the same transaction.
-    async fn set_user_disabled(&self, id: Uuid, disabled: bool, now: UnixTime)
-        -> StorageResult<()>;
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        now: UnixTime,
+        audit: &[AuditRecord],
+    ) -> StorageResult<()>;
     /// Replaces a password hash with a rehash of the same password (new parameters), only if it
     /// is still `old_hash`: a concurrent password change must win.
     async fn set_password_hash(
@@ -93,9 +100,14 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
         hash: &str,
         keep_session: Option<Uuid>,
         now: UnixTime,
+        audit: &[AuditRecord],
     ) -> StorageResult<()>;
     /// Creates an account.
-    async fn create_account(&self, account: &AccountRecord) -> StorageResult<()>;
+    async fn create_account(
+        &self,
+        account: &AccountRecord,
+        audit: &[AuditRecord],
+    ) -> StorageResult<()>;
     /// Looks an account up.
     async fn account_by_id(&self, id: Uuid) -> StorageResult<Option<AccountRecord>>;
     /// Adds a membership or changes its role.
@@ -105,9 +117,15 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
         account: Uuid,
         role: &str,
         now: UnixTime,
+        audit: &[AuditRecord],
     ) -> StorageResult<()>;
     /// Ends a membership; false when there was none.
-    async fn remove_membership(&self, user: Uuid, account: Uuid) -> StorageResult<bool>;
+    async fn remove_membership(
+        &self,
+        user: Uuid,
+        account: Uuid,
+        audit: &[AuditRecord],
+    ) -> StorageResult<bool>;
     /// The user's role in one account, if a member.
     async fn membership_role(&self, user: Uuid, account: Uuid) -> StorageResult<Option<String>>;
     /// Every account of the user with its role, by account name.
@@ -120,6 +138,7 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
         &self,
         session: &SessionRecord,
         password_hash: &str,
+        audit: &[AuditRecord],
     ) -> StorageResult<bool>;
     /// Reads a session, live or not.
     async fn session_by_id(&self, id: Uuid) -> StorageResult<Option<SessionRecord>>;
@@ -135,7 +154,13 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
         liveness: SessionLiveness,
     ) -> StorageResult<bool>;
     /// Revokes one session; false when it was already revoked or does not exist.
-    async fn revoke_session(&self, id: Uuid, reason: &str, now: UnixTime) -> StorageResult<bool>;
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: UnixTime,
+        audit: &[AuditRecord],
+    ) -> StorageResult<bool>;
     /// Revokes one of `user`'s sessions; false when it is not theirs or not live.
     async fn revoke_user_session(
         &self,
@@ -143,6 +168,7 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
         id: Uuid,
         reason: &str,
         now: UnixTime,
+        audit: &[AuditRecord],
     ) -> StorageResult<bool>;
     /// Deletes sessions revoked before `dead_before`, or idle or absolutely expired for longer
     /// than `liveness` (shifted back by the same retention); returns how many.

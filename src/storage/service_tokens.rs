@@ -182,6 +182,9 @@ macro_rules! impl_service_token_store {
                 .execute(&mut *tx)
                 .await?;
                 Self::insert_service_token_audit(&mut tx, t, audit, "created", detail).await?;
+                for e in &audit.events {
+                    insert_audit(&mut *tx, e).await?;
+                }
                 tx.commit().await?;
                 Ok($crate::storage::CreateOutcome::Created)
             }
@@ -274,6 +277,11 @@ macro_rules! impl_service_token_store {
                     Self::insert_service_token_audit(&mut tx, &token, audit, action, detail)
                         .await?;
                 }
+                if !entries.is_empty() {
+                    for e in &audit.events {
+                        insert_audit(&mut *tx, e).await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(Some(token))
             }
@@ -300,6 +308,9 @@ macro_rules! impl_service_token_store {
                     return Ok(false);
                 };
                 Self::insert_service_token_audit(&mut tx, &token, audit, "deleted", "{}").await?;
+                for e in &audit.events {
+                    insert_audit(&mut *tx, e).await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             }

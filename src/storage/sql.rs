@@ -47,7 +47,12 @@ macro_rules! impl_store {
                 }
             }
 
-            async fn create_user(&self, u: &UserRecord) -> StorageResult<()> {
+            async fn create_user(
+                &self,
+                u: &UserRecord,
+                audit: &[$crate::storage::AuditRecord],
+            ) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO users (id, login, password_hash, disabled, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -57,9 +62,13 @@ macro_rules! impl_store {
                 .bind(&u.password_hash)
                 .bind(u.disabled)
                 .bind(u.created_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict(e, "a user with this login"))?;
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -86,6 +95,7 @@ macro_rules! impl_store {
                 id: Uuid,
                 disabled: bool,
                 now: UnixTime,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 let done = sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
@@ -98,6 +108,9 @@ macro_rules! impl_store {
                 }
                 if disabled {
                     revoke_all_sessions(&mut *tx, id, None, "user_disabled", now).await?;
+                }
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -126,6 +139,7 @@ macro_rules! impl_store {
                 hash: &str,
                 keep_session: Option<Uuid>,
                 now: UnixTime,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
@@ -134,17 +148,29 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 revoke_all_sessions(&mut *tx, id, keep_session, "password_change", now).await?;
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn create_account(&self, a: &AccountRecord) -> StorageResult<()> {
+            async fn create_account(
+                &self,
+                a: &AccountRecord,
+                audit: &[$crate::storage::AuditRecord],
+            ) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(a.id.to_string())
                     .bind(&a.name)
                     .bind(a.created_at)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                for e in audit {
+                    insert_audit(&mut *tx, e).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -161,7 +187,9 @@ macro_rules! impl_store {
                 account: Uuid,
                 role: &str,
                 now: UnixTime,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO memberships (user_id, account_id, role, created_at) \
                      VALUES ($1, $2, $3, $4) \
@@ -171,19 +199,36 @@ macro_rules! impl_store {
                 .bind(account.to_string())
                 .bind(role)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn remove_membership(&self, user: Uuid, account: Uuid) -> StorageResult<bool> {
+            async fn remove_membership(
+                &self,
+                user: Uuid,
+                account: Uuid,
+                audit: &[$crate::storage::AuditRecord],
+            ) -> StorageResult<bool> {
+                let mut tx = self.begin_write().await?;
                 let done =
                     sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND account_id = $2")
                         .bind(user.to_string())
                         .bind(account.to_string())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn membership_role(
@@ -216,7 +261,9 @@ macro_rules! impl_store {
                 &self,
                 s: &SessionRecord,
                 password_hash: &str,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(&format!(
                     "INSERT INTO sessions ({}) \
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
@@ -238,9 +285,16 @@ macro_rules! impl_store {
                 .bind(s.revoked_at)
                 .bind(&s.revoked_reason)
                 .bind(password_hash)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn session_by_id(&self, id: Uuid) -> StorageResult<Option<SessionRecord>> {
@@ -283,7 +337,9 @@ macro_rules! impl_store {
                 id: Uuid,
                 reason: &str,
                 now: UnixTime,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
                      WHERE id = $1 AND revoked_at IS NULL",
@@ -291,9 +347,16 @@ macro_rules! impl_store {
                 .bind(id.to_string())
                 .bind(now)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn revoke_user_session(
@@ -302,7 +365,9 @@ macro_rules! impl_store {
                 id: Uuid,
                 reason: &str,
                 now: UnixTime,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
                      WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
@@ -311,9 +376,16 @@ macro_rules! impl_store {
                 .bind(user.to_string())
                 .bind(now)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn purge_sessions(

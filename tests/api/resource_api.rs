@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod photos_api;
 
+mod rate_limits;
 mod resilience;
 mod service_callers;
 mod snippets;
@@ -48,6 +49,7 @@ pub async fn stack_with(tokend_settings: &[(&str, &str)]) -> Stack {
         audience: AUDIENCE.into(),
         introspection: Some((rs.client_id, rs.client_secret.expose().to_string())),
         trusted_proxies: String::new(),
+        redis_url: None,
     };
     let api = PhotosApi::start(&settings).await;
     Stack {

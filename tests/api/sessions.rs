@@ -291,7 +291,7 @@ async fn sign_in_racing_a_password_change_leaves_no_session(b: Backend) {
     assert!(!app
         .state
         .store
-        .create_session(&stale, "$argon2id$stale")
+        .create_session(&stale, "$argon2id$stale", &[])
         .await
         .unwrap());
     assert!(app
@@ -305,7 +305,7 @@ async fn sign_in_racing_a_password_change_leaves_no_session(b: Backend) {
     assert!(app
         .state
         .store
-        .create_session(&fresh, &user.password_hash)
+        .create_session(&fresh, &user.password_hash, &[])
         .await
         .unwrap());
     // Nor once the user is disabled.
@@ -317,7 +317,7 @@ async fn sign_in_racing_a_password_change_leaves_no_session(b: Backend) {
     assert!(!app
         .state
         .store
-        .create_session(&late, &user.password_hash)
+        .create_session(&late, &user.password_hash, &[])
         .await
         .unwrap());
 }
@@ -395,7 +395,7 @@ async fn password_hash_is_upgraded_on_sign_in(b: Backend) {
         disabled: false,
         created_at: 0,
     };
-    app.state.store.create_user(&user).await.unwrap();
+    app.state.store.create_user(&user, &[]).await.unwrap();
     assert_eq!(
         app.sign_in("old@example.com", PASSWORD).await.status(),
         StatusCode::OK

@@ -249,4 +249,31 @@ mod tests {
         assert!(json.get("allowed_ips").is_none());
         assert_eq!(serde_json::from_value::<Introspection>(json).unwrap(), i);
     }
+
+    #[test]
+    fn rate_limit_is_omitted_when_none_and_round_trips_when_set() {
+        let mut c = claims("a");
+        assert!(serde_json::to_value(&c)
+            .unwrap()
+            .get("rate_limit")
+            .is_none());
+        c.rate_limit = Some("5/minute".parse().unwrap());
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["rate_limit"],
+            serde_json::json!({"requests": 5, "per": "minute"})
+        );
+        assert_eq!(serde_json::from_value::<AccessClaims>(json).unwrap(), c);
+        let i = Introspection {
+            active: true,
+            rate_limit: c.rate_limit,
+            ..Introspection::default()
+        };
+        let json = serde_json::to_string(&i).unwrap();
+        assert_eq!(
+            json,
+            r#"{"active":true,"rate_limit":{"requests":5,"per":"minute"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Introspection>(&json).unwrap(), i);
+    }
 }

@@ -19,10 +19,16 @@
 //!   (`POST /v1/introspect` with a cache), on reqwest (rustls) and tokio.
 //! - `axum`: `TokendAuth` and its layer, the `Principal` extractor, `RequireScope`, and the
 //!   rejections in tokend's error envelope. With `remote` too, the layer fetches keys and
-//!   introspects service tokens itself.
+//!   introspects service tokens itself. The layer enforces service tokens' `rate_limit` with an
+//!   in-process GCRA limiter (`TokenRateLimits`, on governor).
+//! - `redis` (implies `axum`): `TokenRateLimits::redis`, budgets shared by every instance of
+//!   the API through Redis, counted by [`GCRA_SCRIPT`] (the script tokend counts its own limits
+//!   with), falling back to the in-process limiter while Redis cannot answer.
 //!
 //! # Layout
 //! - `claims`: [`AccessClaims`], [`Introspection`] and [`ACCESS_TOKEN_TYP`], the wire shapes.
+//! - `rate`: [`RateLimit`] (a service token's request budget, `{"requests": N, "per": PERIOD}`),
+//!   [`RateStatus`] and [`GCRA_SCRIPT`]; one definition for tokend and resource APIs.
 //! - `verifier`: [`Verifier`], which holds keys by `kid` and applies every check; its docs list
 //!   the rules and the attack each one stops.
 //! - `error`: [`VerifyError`], one variant per reason a caller can act on.
@@ -34,6 +40,8 @@
 //! - `principal`, `rejection`, `client_ip`, `layer` (feature `axum`): the `Principal` extractor,
 //!   `AuthRejection` and `ScopeRejection`, `TrustedProxies` (tokend's client-address rule), and
 //!   `TokendAuth` with its layer, its counting body (the size cap) and `RequireScope`.
+//! - `limiter` (feature `axum`): `TokenRateLimits`, the per-token GCRA limiter the layer uses
+//!   (in process; through Redis with feature `redis`).
 //!
 //! # Fetching keys
 //! With the `remote` feature, `RemoteVerifier` is built from the issuer URL and this API's
@@ -79,8 +87,9 @@
 //!
 //! # In an axum service
 //! With `axum` and `remote`, one `TokendAuth` layer authenticates users and service callers,
-//! enforces service tokens' allowlists and size caps, and hands handlers a `Principal`;
-//! `RequireScope` states each route's scope (`examples/photos_api.rs` is a complete API):
+//! enforces service tokens' allowlists, rate limits and size caps, and hands handlers a
+//! `Principal`; `RequireScope` states each route's scope (`examples/photos_api.rs` is a complete
+//! API):
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "axum", feature = "remote"))]
@@ -109,7 +118,10 @@ mod error;
 #[cfg(feature = "axum")]
 mod layer;
 #[cfg(feature = "axum")]
+mod limiter;
+#[cfg(feature = "axum")]
 mod principal;
+mod rate;
 mod refresh;
 #[cfg(feature = "axum")]
 mod rejection;
@@ -130,8 +142,13 @@ pub use client_ip::TrustedProxies;
 pub use error::VerifyError;
 #[cfg(feature = "axum")]
 pub use layer::{AuthLayer, AuthService, RequireScope, RequireScopeService, TokendAuth};
+#[cfg(feature = "redis")]
+pub use limiter::InvalidRedisUrl;
+#[cfg(feature = "axum")]
+pub use limiter::TokenRateLimits;
 #[cfg(feature = "axum")]
 pub use principal::Principal;
+pub use rate::{RateLimit, RatePeriod, RateStatus, GCRA_SCRIPT, MAX_RATE_REQUESTS};
 pub use refresh::JwksRefreshGate;
 #[cfg(feature = "axum")]
 pub use rejection::{AuthRejection, ScopeRejection};

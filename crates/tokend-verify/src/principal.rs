@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
 
 use crate::rejection::{AuthRejection, ScopeRejection};
-use crate::{AccessClaims, Introspection, VerifyError, TOKEN_TYPE_SERVICE};
+use crate::{AccessClaims, Introspection, RateLimit, VerifyError, TOKEN_TYPE_SERVICE};
 
 /// The `X-API-Key` header, which tokend's contract (section 6) accepts wherever a bearer token is.
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -16,8 +16,8 @@ static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 ///
 /// A user (a JWT access token), or a machine: a service token checked by introspection, or one
 /// exchanged for a JWT (RFC 8693, `token_kind` `service`). The layer of
-/// [`TokendAuth`](crate::TokendAuth) verifies the token, applies a service token's allowlist
-/// and size cap, and stores the `Principal` in the request's extensions; extracting it there is
+/// [`TokendAuth`](crate::TokendAuth) verifies the token, applies a service token's allowlist,
+/// rate limit and size cap, and stores the `Principal` in the request's extensions; extracting it there is
 /// free. Without that layer extraction fails with 401, so a route that forgot it stays closed.
 ///
 /// ```
@@ -36,6 +36,7 @@ pub struct Principal {
     service: bool,
     allowed_ips: Vec<String>,
     max_request_bytes: Option<u64>,
+    rate_limit: Option<RateLimit>,
     claims: Option<AccessClaims>,
 }
 
@@ -49,6 +50,7 @@ impl Principal {
             service: claims.is_service(),
             allowed_ips: claims.allowed_ips.clone().unwrap_or_default(),
             max_request_bytes: claims.max_request_bytes,
+            rate_limit: claims.rate_limit.filter(|_| claims.is_service()),
             claims: Some(claims),
         }
     }
@@ -70,6 +72,7 @@ impl Principal {
             service: true,
             allowed_ips: answer.allowed_ips.clone().unwrap_or_default(),
             max_request_bytes: answer.max_request_bytes,
+            rate_limit: answer.rate_limit,
             claims: None,
         })
     }
@@ -122,6 +125,12 @@ impl Principal {
     /// A service token's cap on request bodies, in bytes.
     pub fn max_request_bytes(&self) -> Option<u64> {
         self.max_request_bytes
+    }
+
+    /// A service token's request budget, which the layer enforces per token; `None` for users
+    /// and for service tokens without one.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit
     }
 
     /// The JWT's claims, when the caller presented a JWT (not for introspected service tokens).

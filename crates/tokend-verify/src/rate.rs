@@ -119,6 +119,19 @@ impl FromStr for RateLimit {
     }
 }
 
+/// Where a token stands after one request was counted, for the `RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateStatus {
+    /// The budget (`requests`).
+    pub limit: u32,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Seconds until the budget is full again.
+    pub reset_secs: u64,
+    /// When refused: seconds until the next request is allowed (at least 1).
+    pub retry_after_secs: Option<u64>,
+}
+
 /// GCRA over several keys in order, as one atomic Redis Lua script that reads Redis's own clock
 /// (`TIME`), so instances with skewed clocks still share one budget. tokend counts its own
 /// limits with it and the `redis` feature's shared limiter counts resource-API budgets with it.

@@ -36,6 +36,12 @@ pub enum AuthRejection {
         /// The token's cap in bytes.
         limit: u64,
     },
+    /// The service token's `rate_limit` is spent: 429 `rate_limited`, with `Retry-After` and
+    /// `details.retry_after` (seconds).
+    RateLimited {
+        /// Seconds until the next request is allowed.
+        retry_after: u64,
+    },
 }
 
 impl AuthRejection {
@@ -47,6 +53,7 @@ impl AuthRejection {
             Self::Unavailable => "unavailable",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::TooLarge { .. } => "request_too_large",
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -57,6 +64,7 @@ impl AuthRejection {
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::IpNotAllowed => StatusCode::FORBIDDEN,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -75,6 +83,10 @@ impl fmt::Display for AuthRejection {
                     "The request body exceeds the token's limit of {limit} bytes."
                 )
             }
+            Self::RateLimited { retry_after } => write!(
+                f,
+                "The token's request budget is spent; retry in {retry_after} seconds."
+            ),
         }
     }
 }
@@ -84,8 +96,14 @@ impl std::error::Error for AuthRejection {}
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let mut details = Map::new();
-        if let Self::TooLarge { limit } = self {
-            details.insert("limit".into(), json!(limit));
+        match self {
+            Self::TooLarge { limit } => {
+                details.insert("limit".into(), json!(limit));
+            }
+            Self::RateLimited { retry_after } => {
+                details.insert("retry_after".into(), json!(retry_after));
+            }
+            _ => {}
         }
         let mut response = envelope(self.status(), self.code(), &self.to_string(), details);
         let headers = response.headers_mut();
@@ -101,6 +119,9 @@ impl IntoResponse for AuthRejection {
             }
             Self::Unavailable => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::RateLimited { retry_after } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
             }
             Self::IpNotAllowed | Self::TooLarge { .. } => {}
         }

@@ -88,9 +88,11 @@ impl Tokend {
             name: valid_account_name(&req.name)?,
             created_at: self.clock.now(),
         };
-        self.store.create_account(&account).await?;
-        self.audit(caller.event("account_created").account(account.id))
-            .await;
+        let audit = caller
+            .event("account_created")
+            .account(account.id)
+            .at(account.created_at);
+        self.store.create_account(&account, &[audit]).await?;
         Ok(account.into())
     }
 
@@ -187,17 +189,16 @@ impl Tokend {
         }
         self.existing_account(account).await?;
         let record = self.store.user_by_id(user).await?.ok_or(Error::NotFound)?;
+        let now = self.clock.now();
+        let audit = caller
+            .event("member_put")
+            .user(user)
+            .account(account)
+            .details(json!({"role": req.role}))
+            .at(now);
         self.store
-            .upsert_membership(user, account, &req.role, self.clock.now())
+            .upsert_membership(user, account, &req.role, now, &[audit])
             .await?;
-        self.audit(
-            caller
-                .event("member_put")
-                .user(user)
-                .account(account)
-                .details(json!({"role": req.role})),
-        )
-        .await;
         Ok(MemberView {
             user_uuid: user,
             login: record.login,
@@ -212,11 +213,18 @@ impl Tokend {
         account: Uuid,
         user: Uuid,
     ) -> Result<()> {
-        if !self.store.remove_membership(user, account).await? {
+        let audit = caller
+            .event("member_removed")
+            .user(user)
+            .account(account)
+            .at(self.clock.now());
+        if !self
+            .store
+            .remove_membership(user, account, &[audit])
+            .await?
+        {
             return Err(Error::NotFound);
         }
-        self.audit(caller.event("member_removed").user(user).account(account))
-            .await;
         Ok(())
     }
 
@@ -239,10 +247,17 @@ impl Tokend {
     ) -> Result<()> {
         // The service-token trail names a user as actor; an admin key has none, so the nil uuid
         // stands for "an admin" there and the audit trail names the key.
+        let now = self.clock.now();
         let context = AuditContext {
             actor: Uuid::nil(),
             client_ip: caller.ip.clone(),
-            at: self.clock.now(),
+            at: now,
+            events: vec![caller
+                .event("x")
+                .account(account)
+                .details(json!({"service_token": id}))
+                .rekind("service_token.deleted")
+                .at(now)],
         };
         if !self
             .store
@@ -251,14 +266,6 @@ impl Tokend {
         {
             return Err(Error::NotFound);
         }
-        self.audit(
-            caller
-                .event("x")
-                .account(account)
-                .details(json!({"service_token": id}))
-                .rekind("service_token.deleted"),
-        )
-        .await;
         Ok(())
     }
 }

@@ -101,21 +101,22 @@ impl Tokend {
             disabled: false,
             created_at: self.clock.now(),
         };
-        self.store.create_user(&user).await.map_err(|e| match e {
-            crate::storage::StorageError::Conflict(_) => Error::InvalidRequest {
-                message: "a user with this login exists".into(),
-                field: Some("login".into()),
-                reason: Some("conflict"),
-            },
-            other => other.into(),
-        })?;
-        self.audit(
-            caller
-                .event("user_created")
-                .user(user.id)
-                .details(json!({"with_password": req.password.is_some()})),
-        )
-        .await;
+        let audit = caller
+            .event("user_created")
+            .user(user.id)
+            .details(json!({"with_password": req.password.is_some()}))
+            .at(user.created_at);
+        self.store
+            .create_user(&user, &[audit])
+            .await
+            .map_err(|e| match e {
+                crate::storage::StorageError::Conflict(_) => Error::InvalidRequest {
+                    message: "a user with this login exists".into(),
+                    field: Some("login".into()),
+                    reason: Some("conflict"),
+                },
+                other => other.into(),
+            })?;
         self.user_view(user).await
     }
 
@@ -160,25 +161,16 @@ impl Tokend {
         id: Uuid,
         disabled: bool,
     ) -> Result<UserView> {
-        self.store
-            .set_user_disabled(id, disabled, self.clock.now())
-            .await?;
-        let action = if disabled {
-            "user_disabled"
-        } else {
-            "user_enabled"
-        };
-        self.audit(caller.event(action).user(id)).await;
-        if disabled {
-            self.audit(
-                caller
-                    .event("x")
-                    .user(id)
-                    .details(json!({"by": "disable", "all": true}))
-                    .rekind("session.revoked"),
-            )
-            .await;
+        let now = self.clock.now();
+        let actor = format!("admin_key:{}", caller.key_name);
+        let mut audit = crate::domain::accounts::disable_audit(id, disabled, &actor, now);
+        for row in &mut audit {
+            row.ip = Some(caller.ip.clone());
+            row.user_agent = caller.user_agent.clone();
         }
+        self.store
+            .set_user_disabled(id, disabled, now, &audit)
+            .await?;
         self.admin_user(id).await
     }
 
@@ -228,21 +220,20 @@ impl Tokend {
         user: Uuid,
         session: Uuid,
     ) -> Result<()> {
+        let now = self.clock.now();
+        let audit = caller
+            .event("x")
+            .user(user)
+            .details(json!({"by": "admin", "session": session}))
+            .rekind("session.revoked")
+            .at(now);
         if !self
             .store
-            .revoke_user_session(user, session, "revoked_by_admin", self.clock.now())
+            .revoke_user_session(user, session, "revoked_by_admin", now, &[audit])
             .await?
         {
             return Err(Error::NotFound);
         }
-        self.audit(
-            caller
-                .event("x")
-                .user(user)
-                .details(json!({"by": "admin", "session": session}))
-                .rekind("session.revoked"),
-        )
-        .await;
         Ok(())
     }
 

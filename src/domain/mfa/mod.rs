@@ -29,7 +29,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::sign_in::{Device, MfaChallenge, SignedIn};
+use super::sign_in::{Device, MfaChallenge, SessionAudit, SignedIn};
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
 use crate::domain::admin::audit::AuditEvent;
@@ -256,18 +256,17 @@ impl Tokend {
         if user.disabled {
             return Err(Error::UserDisabled);
         }
-        let signed_in = self
-            .start_session(&user, &Device::from(token.device), ip)
-            .await?;
-        self.audit(
-            AuditEvent::new("mfa.succeeded", format!("user:{}", user.id))
-                .user(user.id)
-                .from(ip, user_agent),
+        let mfa_row = AuditEvent::new("mfa.succeeded", format!("user:{}", user.id))
+            .user(user.id)
+            .from(ip, user_agent)
+            .at(now);
+        self.start_session(
+            &user,
+            &Device::from(token.device),
+            ip,
+            SessionAudit::new("password+mfa", user_agent).with(mfa_row),
         )
-        .await;
-        self.audit_sign_in(&signed_in, "password+mfa", ip, user_agent)
-            .await;
-        Ok(signed_in)
+        .await
     }
 
     /// What `code` proves for the sign-in step: six digits are TOTP, anything else a recovery

@@ -14,6 +14,7 @@ use super::{mfa_state_error, recovery, wrong_code, MfaCode, PasswordAndCode};
 use crate::clock::UnixTime;
 use crate::crypto::password::Password;
 use crate::crypto::totp::{self as otp, matching_step, new_secret};
+use crate::domain::admin::audit::AuditEvent;
 use crate::domain::principal::UserPrincipal;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
@@ -97,6 +98,8 @@ impl Tokend {
         &self,
         caller: &UserPrincipal,
         req: ConfirmTotpRequest,
+        ip: std::net::IpAddr,
+        user_agent: Option<&str>,
     ) -> Result<recovery::RecoveryCodes> {
         let credential = match self.store.totp_credential(caller.user).await? {
             Some(c) if c.confirmed => {
@@ -130,9 +133,21 @@ impl Tokend {
             return Err(wrong_code(attempts_left));
         };
         let (codes, hashes) = recovery::generate(caller.user);
+        let audit = AuditEvent::new("mfa.enrolled", format!("user:{}", caller.user))
+            .user(caller.user)
+            .from(ip, user_agent)
+            .details(serde_json::json!({"method": "totp"}))
+            .at(now);
         if !self
             .store
-            .confirm_totp(caller.user, &credential.sealed_secret, step, &hashes, now)
+            .confirm_totp(
+                caller.user,
+                &credential.sealed_secret,
+                step,
+                &hashes,
+                now,
+                &[audit],
+            )
             .await?
         {
             self.refund_failure(caller.user).await;
@@ -143,20 +158,17 @@ impl Tokend {
         }
         self.refund_failure(caller.user).await;
         tracing::info!(user = %caller.user, "MFA enabled");
-        self.audit(
-            crate::domain::admin::audit::AuditEvent::new(
-                "mfa.enrolled",
-                format!("user:{}", caller.user),
-            )
-            .user(caller.user)
-            .details(serde_json::json!({"method": "totp"})),
-        )
-        .await;
         Ok(codes)
     }
 
     /// Turns MFA off: password and a current TOTP code (or, for a lost device, a recovery code).
-    pub async fn disable_totp(&self, caller: &UserPrincipal, req: PasswordAndCode) -> Result<()> {
+    pub async fn disable_totp(
+        &self,
+        caller: &UserPrincipal,
+        req: PasswordAndCode,
+        ip: std::net::IpAddr,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
         let user = self.recheck_password(caller, &req.password).await?;
         self.require_mfa_on(user.id).await?;
         let now = self.clock.now();
@@ -168,8 +180,17 @@ impl Tokend {
                 &req.code.0,
             ))),
         };
+        let audit = AuditEvent::new("mfa.removed", format!("user:{}", user.id))
+            .user(user.id)
+            .from(ip, user_agent)
+            .details(serde_json::json!({"by": "user"}))
+            .at(now);
         let done = match proof {
-            Some(proof) => self.store.disable_totp(user.id, &proof, now).await?,
+            Some(proof) => {
+                self.store
+                    .disable_totp(user.id, &proof, now, &[audit])
+                    .await?
+            }
             None => false,
         };
         if !done {
@@ -177,15 +198,6 @@ impl Tokend {
         }
         self.refund_failure(user.id).await;
         tracing::info!(user = %user.id, "MFA disabled");
-        self.audit(
-            crate::domain::admin::audit::AuditEvent::new(
-                "mfa.removed",
-                format!("user:{}", user.id),
-            )
-            .user(user.id)
-            .details(serde_json::json!({"by": "user"})),
-        )
-        .await;
         Ok(())
     }
 

@@ -58,9 +58,18 @@ impl Tokend {
         if let Some(client) = client {
             self.check_session_client(session, client).await?;
         }
+        let user = Uuid::parse_str(&claims.sub).ok();
+        let mut event = crate::domain::admin::audit::AuditEvent::new(
+            "session.revoked",
+            user.map_or_else(|| "system".to_string(), |u| format!("user:{u}")),
+        )
+        .details(serde_json::json!({"by": "user", "session": session, "via": "access_token"}));
+        if let Some(user) = user {
+            event = event.user(user);
+        }
         if self
             .store
-            .revoke_session(session, "access_token_revoked", now)
+            .revoke_session(session, "access_token_revoked", now, &[event.at(now)])
             .await?
         {
             tracing::info!(%session, "session revoked through its access token");

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{CreatedServiceToken, ServiceTokenList, ServiceTokenView};
 use crate::crypto::service_token::{self, ServiceTokenHash};
+use crate::domain::admin::audit::AuditEvent;
 use crate::domain::allowlist;
 use crate::domain::principal::UserPrincipal;
 use crate::domain::scopes::TOKENS_MANAGE;
@@ -146,11 +147,27 @@ impl Tokend {
             .map_err(|scope| Error::InvalidScope { scope })
     }
 
-    fn audit_context(&self, user: &UserPrincipal, ip: IpAddr) -> AuditContext {
+    /// The service-token trail's context plus the security-trail row of `kind`, both written
+    /// in the change's transaction.
+    fn audit_context(
+        &self,
+        user: &UserPrincipal,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+        kind: &str,
+        details: serde_json::Value,
+    ) -> AuditContext {
+        let now = self.clock.now();
         AuditContext {
             actor: user.user,
             client_ip: ip.to_string(),
-            at: self.clock.now(),
+            at: now,
+            events: vec![AuditEvent::new(kind, format!("user:{}", user.user))
+                .user(user.user)
+                .account(user.account)
+                .from(ip, user_agent)
+                .details(details)
+                .at(now)],
         }
     }
 
@@ -160,6 +177,7 @@ impl Tokend {
         user: &UserPrincipal,
         req: CreateServiceTokenRequest,
         ip: IpAddr,
+        user_agent: Option<&str>,
     ) -> Result<CreatedServiceToken> {
         let delegable = self.token_manager(user).await?;
         let name = valid_name(&req.name)?;
@@ -232,7 +250,13 @@ impl Tokend {
         })
         .to_string();
         let limit = self.settings.max_service_tokens;
-        let audit = self.audit_context(user, ip);
+        let audit = self.audit_context(
+            user,
+            ip,
+            user_agent,
+            "service_token.created",
+            serde_json::json!({"service_token": record.id, "scopes": record.scopes}),
+        );
         match self
             .store
             .create_service_token(&record, limit, &audit, &detail)
@@ -243,17 +267,6 @@ impl Tokend {
         }
         tracing::info!(token = %record.id, account = %record.account_id, actor = %user.user,
             "service token created");
-        self.audit(
-            crate::domain::admin::audit::AuditEvent::new(
-                "service_token.created",
-                format!("user:{}", user.user),
-            )
-            .user(user.user)
-            .account(record.account_id)
-            .from(ip, None)
-            .details(serde_json::json!({"service_token": record.id, "scopes": record.scopes})),
-        )
-        .await;
         Ok(CreatedServiceToken {
             token: secret,
             view: self.service_token_view(&record),
@@ -291,27 +304,28 @@ impl Tokend {
         id: Uuid,
         body: &Map<String, Value>,
         ip: IpAddr,
+        user_agent: Option<&str>,
     ) -> Result<ServiceTokenView> {
         self.token_manager(user).await?;
         let patch = parse_patch(body)?;
         let row = self
             .store
-            .update_service_token(user.account, id, &patch, &self.audit_context(user, ip))
+            .update_service_token(
+                user.account,
+                id,
+                &patch,
+                &self.audit_context(
+                    user,
+                    ip,
+                    user_agent,
+                    "service_token.changed",
+                    serde_json::json!({"service_token": id, "name": patch.name, "active": patch.active}),
+                ),
+            )
             .await?
             .ok_or(Error::NotFound)?;
         tracing::info!(token = %id, actor = %user.user, active = row.active,
             "service token updated");
-        self.audit(
-            crate::domain::admin::audit::AuditEvent::new(
-                "service_token.changed",
-                format!("user:{}", user.user),
-            )
-            .user(user.user)
-            .account(user.account)
-            .from(ip, None)
-            .details(serde_json::json!({"service_token": id, "active": row.active})),
-        )
-        .await;
         Ok(self.service_token_view(&row))
     }
 
@@ -321,27 +335,27 @@ impl Tokend {
         user: &UserPrincipal,
         id: Uuid,
         ip: IpAddr,
+        user_agent: Option<&str>,
     ) -> Result<()> {
         self.token_manager(user).await?;
         if !self
             .store
-            .delete_service_token(user.account, id, &self.audit_context(user, ip))
+            .delete_service_token(
+                user.account,
+                id,
+                &self.audit_context(
+                    user,
+                    ip,
+                    user_agent,
+                    "service_token.deleted",
+                    serde_json::json!({"service_token": id}),
+                ),
+            )
             .await?
         {
             return Err(Error::NotFound);
         }
         tracing::info!(token = %id, actor = %user.user, "service token deleted");
-        self.audit(
-            crate::domain::admin::audit::AuditEvent::new(
-                "service_token.deleted",
-                format!("user:{}", user.user),
-            )
-            .user(user.user)
-            .account(user.account)
-            .from(ip, None)
-            .details(serde_json::json!({"service_token": id})),
-        )
-        .await;
         Ok(())
     }
 }

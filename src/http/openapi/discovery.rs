@@ -206,6 +206,7 @@ pub(super) fn schemas() -> Value {
                 "token_kind": { "const": "service" },
                 "allowed_ips": { "type": "array", "items": { "type": "string" }, "description": "Only when the service token has an allowlist." },
                 "max_request_bytes": { "type": "integer", "description": "Only when the service token has a cap." },
+                "rate_limit": { "allOf": [schema("RateLimit")], "description": "Only when a rate applies to the service token; the resource API enforces it per token." },
             },
         },
     })

@@ -113,7 +113,7 @@ fn introspect() -> Value {
         "tags": ["Introspection"],
         "operationId": "introspect",
         "summary": "Describe a token to a resource server (RFC 7662)",
-        "description": "Credentials are checked before the token is looked at. With HTTP Basic the body is a form or JSON; with `client_secret_post` it is a form carrying `client_id`, `client_secret` and `token`. Introspection neither applies a service token's allowlist nor counts as a use.",
+        "description": "Credentials are checked before the token is looked at. With HTTP Basic the body is a form or JSON; with `client_secret_post` it is a form carrying `client_id`, `client_secret` and `token`. Introspection neither applies a service token's allowlist nor counts as a use, nor spends its `rate_limit`.",
         "security": [{ "resourceServer": [] }, {}],
         "requestBody": {
             "required": true,
@@ -236,6 +236,7 @@ pub(super) fn schemas() -> Value {
                 "jti": { "type": "string" },
                 "allowed_ips": strings(),
                 "max_request_bytes": { "type": "integer" },
+                "rate_limit": { "allOf": [schema("RateLimit")], "description": "A service token's effective rate (or an exchanged JWT's claim), only when one applies; the resource API counts it (introspecting does not spend it)." },
                 "client_id": { "type": "string" },
                 "iss": { "type": "string" },
                 "aud": { "type": "string" },

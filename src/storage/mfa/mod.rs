@@ -38,6 +38,7 @@ pub trait MfaStore: Send + Sync {
         step: i64,
         recovery_code_hashes: &[String],
         now: UnixTime,
+        audit: &[super::AuditRecord],
     ) -> StorageResult<bool>;
     /// Burns `step` (false if it or a later one was used) and replaces every recovery code, in
     /// one transaction.
@@ -55,6 +56,7 @@ pub trait MfaStore: Send + Sync {
         user: Uuid,
         proof: &MfaProof,
         now: UnixTime,
+        audit: &[super::AuditRecord],
     ) -> StorageResult<bool>;
     /// Stores a new mfa_token, dropping the user's dead ones.
     async fn create_mfa_token(&self, token: &MfaTokenRecord, now: UnixTime) -> StorageResult<()>;

@@ -112,6 +112,7 @@ macro_rules! impl_mfa_store {
                 step: i64,
                 recovery_code_hashes: &[String],
                 now: UnixTime,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
                 let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
@@ -130,6 +131,9 @@ macro_rules! impl_mfa_store {
                     return Ok(false);
                 }
                 Self::store_recovery_codes(&mut tx, user, recovery_code_hashes, now).await?;
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             }
@@ -157,6 +161,7 @@ macro_rules! impl_mfa_store {
                 user: Uuid,
                 proof: &$crate::storage::MfaProof,
                 now: UnixTime,
+                audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
                 let mut tx = self.begin_write().await?;
                 if !Self::burn_mfa_proof(&mut tx, user, proof, now).await? {
@@ -168,6 +173,9 @@ macro_rules! impl_mfa_store {
                         .bind(user.to_string())
                         .execute(&mut *tx)
                         .await?;
+                }
+                for a in audit {
+                    insert_audit(&mut *tx, a).await?;
                 }
                 tx.commit().await?;
                 Ok(true)

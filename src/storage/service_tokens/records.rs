@@ -81,6 +81,8 @@ pub struct AuditContext {
     pub client_ip: String,
     /// When.
     pub at: UnixTime,
+    /// Rows for the security audit trail, written in the same transaction as the change.
+    pub events: Vec<crate::storage::AuditRecord>,
 }
 
 /// The only fields of a token that may change after creation.

@@ -1,5 +1,6 @@
 //! [`TokendAuth`] and its layer (feature `axum`): one place that authenticates a request,
-//! applies a service token's allowlist and size cap, and leaves a [`Principal`] for handlers.
+//! applies a service token's allowlist, rate limit and size cap, and leaves a [`Principal`]
+//! for handlers.
 
 mod body;
 mod scope;
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::header::CONTENT_LENGTH;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -27,7 +28,7 @@ use crate::principal::presented_token;
 use crate::rejection::AuthRejection;
 #[cfg(feature = "remote")]
 use crate::{IntrospectError, Introspector, RemoteError, RemoteVerifier};
-use crate::{Principal, Verifier};
+use crate::{Principal, RateStatus, TokenRateLimits, Verifier};
 
 /// Where the keys come from.
 #[derive(Debug, Clone)]
@@ -49,12 +50,20 @@ enum Keys {
 /// | 401 | `token_expired` | an expired JWT |
 /// | 403 | `ip_not_allowed` | a service token used from outside its `allowed_ips` |
 /// | 413 | `request_too_large` | a body over a service token's `max_request_bytes` (chunked too) |
+/// | 429 | `rate_limited` | a service token's `rate_limit` is spent (`Retry-After`, `details.retry_after`) |
 /// | 503 | `unavailable` | a service token while tokend cannot be asked (never let through) |
 ///
 /// and [`RequireScope`] adds 403 `scope_required` per route. The client address for the
 /// allowlist is the TCP peer, which axum provides when served with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (without it, tokens with an allowlist
 /// are refused), or the `X-Forwarded-For` entry chosen by [`TrustedProxies::client_ip`].
+///
+/// A service token's `rate_limit` (from introspection, or the claim of an exchanged JWT) is
+/// counted per token id by [`TokenRateLimits`]: in process unless
+/// [`with_rate_limits`](Self::with_rate_limits) names a shared one. Every response to such a
+/// token carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the
+/// budget is full) and `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix
+/// seconds of that moment). User tokens are not limited.
 ///
 /// ```no_run
 /// use std::net::SocketAddr;
@@ -81,6 +90,7 @@ pub struct TokendAuth {
     #[cfg(feature = "remote")]
     introspector: Option<Introspector>,
     proxies: Arc<TrustedProxies>,
+    rates: Arc<TokenRateLimits>,
 }
 
 impl TokendAuth {
@@ -116,6 +126,7 @@ impl TokendAuth {
             #[cfg(feature = "remote")]
             introspector: None,
             proxies: Arc::default(),
+            rates: Arc::default(),
         }
     }
 
@@ -130,6 +141,18 @@ impl TokendAuth {
     pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.proxies = Arc::new(proxies);
         self
+    }
+
+    /// Counts service tokens' `rate_limit` with `limits` (say [`TokenRateLimits::redis`], to
+    /// share budgets between instances) instead of this layer's own in-process limiter.
+    pub fn with_rate_limits(mut self, limits: TokenRateLimits) -> Self {
+        self.rates = Arc::new(limits);
+        self
+    }
+
+    /// The limiter service tokens' `rate_limit` is counted with.
+    pub fn rate_limits(&self) -> &TokenRateLimits {
+        &self.rates
     }
 
     /// The layer that authenticates every request of the routes it wraps.
@@ -180,8 +203,8 @@ impl TokendAuth {
         self.proxies.client_ip(peer, headers)
     }
 
-    /// Authenticates, checks allowlist and size cap, runs `inner`, and answers 413 if the
-    /// handler read past the cap.
+    /// Authenticates, checks allowlist, rate limit and size cap, runs `inner`, answers 413 if
+    /// the handler read past the cap, and adds the rate-limit headers.
     async fn handle<S>(self, request: Request, mut inner: S) -> Response
     where
         S: Service<Request, Response = Response, Error = Infallible>,
@@ -198,12 +221,25 @@ impl TokendAuth {
                 return AuthRejection::IpNotAllowed.into_response();
             }
         }
+        let rate = match principal.rate_limit().filter(|_| principal.is_service()) {
+            Some(limit) => Some(self.rates.charge(principal.subject(), limit).await),
+            None => None,
+        };
+        let respond = |mut response: Response| {
+            if let Some(status) = rate {
+                rate_headers(response.headers_mut(), status);
+            }
+            response
+        };
+        if let Some(retry_after) = rate.and_then(|status| status.retry_after_secs) {
+            return respond(AuthRejection::RateLimited { retry_after }.into_response());
+        }
         let mut cap = None;
         let body = match principal.max_request_bytes() {
             None => body,
             Some(limit) => {
                 if content_length(&parts.headers).is_some_and(|n| n > limit) {
-                    return AuthRejection::TooLarge { limit }.into_response();
+                    return respond(AuthRejection::TooLarge { limit }.into_response());
                 }
                 let exceeded = Arc::new(AtomicBool::new(false));
                 cap = Some((limit, Arc::clone(&exceeded)));
@@ -215,12 +251,30 @@ impl TokendAuth {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        match cap {
+        respond(match cap {
             Some((limit, exceeded)) if exceeded.load(Ordering::Relaxed) => {
                 AuthRejection::TooLarge { limit }.into_response()
             }
             _ => response,
-        }
+        })
+    }
+}
+
+/// The IETF `RateLimit-*` fields (reset as delta seconds) and the widely used `X-RateLimit-*`
+/// (reset as Unix seconds of the same moment), as tokend sends them.
+fn rate_headers(headers: &mut HeaderMap, status: RateStatus) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(status.limit)),
+        ("ratelimit-remaining", u64::from(status.remaining)),
+        ("ratelimit-reset", status.reset_secs),
+        ("x-ratelimit-limit", u64::from(status.limit)),
+        ("x-ratelimit-remaining", u64::from(status.remaining)),
+        ("x-ratelimit-reset", now.saturating_add(status.reset_secs)),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
     }
 }
 

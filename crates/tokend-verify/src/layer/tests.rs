@@ -250,3 +250,65 @@ async fn authenticate_works_outside_a_router() {
         Err(crate::AuthRejection::Missing)
     );
 }
+
+#[tokio::test]
+async fn service_jwt_rate_limit_counts_down_then_answers_429() {
+    let f = Fixture::new();
+    let app = f.app("");
+    let mut limited = service_claims(&[], None);
+    limited.rate_limit = Some("3/minute".parse().unwrap());
+    let auth = f.bearer(&limited);
+    let header = |r: &axum::response::Response, name: &str| -> u64 {
+        r.headers()[name].to_str().unwrap().parse().unwrap()
+    };
+    for expected in (0..3).rev() {
+        let mut request = get_req("/read", &auth);
+        request
+            .extensions_mut()
+            .insert(ConnectInfo("127.0.0.1:1".parse::<SocketAddr>().unwrap()));
+        let r = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        for family in ["ratelimit", "x-ratelimit"] {
+            assert_eq!(header(&r, &format!("{family}-limit")), 3);
+            assert_eq!(header(&r, &format!("{family}-remaining")), expected);
+        }
+        assert!(header(&r, "ratelimit-reset") <= 60);
+        assert!(header(&r, "x-ratelimit-reset") > 1_700_000_000);
+    }
+    let r = app.clone().oneshot(get_req("/read", &auth)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&r, "retry-after"), 20);
+    assert_eq!(header(&r, "ratelimit-remaining"), 0);
+    let body: Value = serde_json::from_slice(
+        &axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(body["error"]["details"]["retry_after"], 20);
+
+    // Another token has its own budget; tokens without a rate, and users, carry no headers.
+    let mut other = limited.clone();
+    other.sub = "service_token:0190a0b0-0000-7000-8000-0000000000s2".into();
+    let r = app
+        .clone()
+        .oneshot(get_req("/read", &f.bearer(&other)))
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "ratelimit-remaining"), 2);
+    let mut user = claims();
+    user.rate_limit = Some("1/minute".parse().unwrap());
+    for _ in 0..3 {
+        let r = app
+            .clone()
+            .oneshot(get_req("/read", &f.bearer(&user)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().get("ratelimit-limit").is_none());
+    }
+    let open = f.bearer(&service_claims(&[], None));
+    let r = app.oneshot(get_req("/read", &open)).await.unwrap();
+    assert!(r.headers().get("x-ratelimit-limit").is_none());
+}
