@@ -6,7 +6,7 @@
 mod at_rest;
 mod bounds;
 mod recovery;
-mod support;
+pub(crate) mod support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -11,6 +11,7 @@ use crate::service_tokens::{delete_token, owner, patch_token, simple_token};
 
 both_backends!(
     every_security_event_is_audited,
+    mfa_disable_and_exchange_events_are_audited,
     rate_limited_floods_write_few_rows
 );
 
@@ -216,4 +217,94 @@ async fn rate_limited_floods_write_few_rows(b: Backend) {
         .await
         .unwrap();
     assert!(metrics.contains("tokend_events_total{event=\"sign_in_rate_limited\"}"));
+}
+
+async fn mfa_disable_and_exchange_events_are_audited(b: Backend) {
+    let app = spawn_app(b).await;
+    let key = admin_key(&app, "auditor").await;
+    // MFA: enrolled, a wrong code, a right one (a sign-in by password and MFA), removed by an admin.
+    let enrolled = app.enrolled("mfa-audit@example.com").await;
+    let user = enrolled.seeded.user;
+    let token = app.mfa_token(&enrolled.seeded).await;
+    assert_eq!(
+        app.mfa(&token, "000000").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let code = enrolled.code(&app, 0);
+    assert_eq!(app.mfa(&token, &code).await.status(), StatusCode::OK);
+    let r = admin(
+        &app,
+        &key,
+        Method::DELETE,
+        &format!("/v1/admin/users/{user}/mfa"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Disabled by an admin: every session revoked with it; then a refused sign-in.
+    let r = admin(
+        &app,
+        &key,
+        Method::POST,
+        &format!("/v1/admin/users/{user}/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.sign_in("mfa-audit@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // A service token exchanged for a JWT.
+    let (_, access) = owner(&app, "exchanger@example.com").await;
+    let (_, service) = simple_token(&app, &access, "exchanged").await;
+    let (client, secret) = app.register_client(true, &[], &[]).await;
+    let r = app
+        .post_form(
+            "/oauth2/token",
+            Some((&client, secret.as_deref().unwrap())),
+            &[
+                ("grant_type", crate::oauth2::EXCHANGE),
+                ("subject_token", &service),
+                ("subject_token_type", crate::oauth2::SERVICE_TOKEN_TYPE),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let all = rows(&app, &key, "").await;
+    let find = |kind: &str| {
+        all.iter()
+            .filter(|r| r["kind"] == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find("mfa.enrolled")[0]["user_uuid"], user.to_string());
+    assert_eq!(find("mfa.failed")[0]["user_uuid"], user.to_string());
+    assert_eq!(find("mfa.succeeded")[0]["user_uuid"], user.to_string());
+    assert!(find("sign_in.succeeded")
+        .iter()
+        .any(|r| r["details"]["method"] == "password+mfa"));
+    let removed = &find("mfa.removed")[0];
+    assert_eq!(removed["actor"], "admin_key:auditor");
+    assert_eq!(removed["details"]["by"], "admin");
+    assert!(find("admin.user_disabled")
+        .iter()
+        .any(|r| r["user_uuid"] == user.to_string()));
+    assert!(find("session.revoked")
+        .iter()
+        .any(|r| r["details"]["by"] == "disable"));
+    assert!(find("sign_in.failed")
+        .iter()
+        .any(|r| r["details"]["reason"] == "user_disabled"));
+    let exchanged = &find("service_token.exchanged")[0];
+    assert_eq!(exchanged["actor"], format!("client:{client}"));
+
+    // Retention: rows older than TOKEND_AUDIT_RETENTION_DAYS go, in batches.
+    app.clock.advance(366 * 86_400);
+    app.state.prune_audit().await;
+    let left = rows(&app, &key, "").await;
+    assert!(left.iter().all(|r| r["kind"] == "admin.read"), "{left:?}");
 }

@@ -120,6 +120,14 @@ async fn list_and_support_commands(b: Backend) {
     assert!(kinds.contains(&"admin.password_reset_issued"), "{kinds:?}");
     let keys_audit = json_lines(&bin.run(&["audit", "list", "--kind", "admin.key_created"], None));
     assert_eq!(keys_audit.len(), 1);
+    let kid = bin
+        .run(&["keys", "generate", "--alg", "es256"], None)
+        .trim()
+        .to_string();
+    let generated =
+        json_lines(&bin.run(&["audit", "list", "--kind", "signing_key.generated"], None));
+    assert_eq!(generated.len(), 1);
+    assert_eq!(generated[0]["details"]["kid"], kid.as_str());
     let none = json_lines(&bin.run(&["audit", "list", "--since", "2999-01-01T00:00:00Z"], None));
     assert!(none.is_empty());
 }
