@@ -56,10 +56,37 @@ async fn a_budget_counts_down_and_refuses_when_spent(b: Backend) {
     assert_eq!(header(&r, "ratelimit-remaining"), 0);
     let body = assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert_eq!(body["error"]["details"]["retry_after"], retry);
+    // Introspection reports the rate and spends nothing (the resource API that asks counts).
+    let rs = app
+        .state
+        .add_resource_server("Rated API", None)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let r = app
+            .post_form(
+                "/v1/introspect",
+                Some((&rs.client_id, rs.client_secret.expose())),
+                &[("token", token)],
+            )
+            .await;
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["active"], true);
+        assert_eq!(
+            answer["rate_limit"],
+            json!({"requests": 5, "per": "minute"})
+        );
+    }
+    let r = me_with_api_key(&app, second["token"].as_str().unwrap()).await;
+    assert_eq!(
+        header(&r, "ratelimit-remaining"),
+        4,
+        "introspecting the first spent nothing of either"
+    );
     // The other token of the account has its own budget.
     let r = me_with_api_key(&app, second["token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header(&r, "ratelimit-remaining"), 4);
+    assert_eq!(header(&r, "ratelimit-remaining"), 3);
     // The rate is immutable like the other policy fields.
     let r = crate::service_tokens::patch_token(
         &app,
