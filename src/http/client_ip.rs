@@ -3,56 +3,18 @@
 //! proxy. Rate limits and service-token allowlists key on this address, so a client must never be
 //! able to choose it by sending a header (CVE-2020-35590, CVE-2023-27100).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 
-use crate::trusted_proxies::{canonical, TrustedProxies};
-
-/// Parses one `X-Forwarded-For` entry, tolerating the ports some proxies append
-/// (`1.2.3.4:5678`, `[2001:db8::1]:443`) and brackets without a port.
-fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
-    let entry = entry.trim();
-    if let Ok(ip) = entry.parse::<IpAddr>() {
-        return Some(canonical(ip));
-    }
-    if let Ok(sock) = entry.parse::<SocketAddr>() {
-        return Some(canonical(sock.ip()));
-    }
-    let bracketed = entry.strip_prefix('[')?.strip_suffix(']')?;
-    bracketed.parse::<IpAddr>().ok().map(canonical)
-}
+use crate::trusted_proxies::TrustedProxies;
 
 /// Returns the address rate limits and allowlists should see. A peer we do not trust gets no say
-/// in it; behind trusted proxies we walk the header from the right (the entries our own proxies
-/// appended) and stop at the first hop that is not ours, since everything left of it is whatever
-/// the client chose to send. An unparsable entry ends the walk at the last trusted hop rather than
-/// letting a malformed header pick an address.
+/// in it; behind trusted proxies the header is walked from the right (the entries our own proxies
+/// appended) to the first hop that is not ours. The rule itself lives in `tokend-verify`, so
+/// tokend and the resource APIs built on it can never disagree about who the client is.
 pub fn resolve_client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
-    let peer = canonical(peer);
-    if !trusted.contains(peer) {
-        return peer;
-    }
-    let mut last_trusted = peer;
-    for value in headers.get_all("x-forwarded-for").iter().rev() {
-        let Ok(text) = value.to_str() else {
-            return last_trusted;
-        };
-        for entry in text.rsplit(',') {
-            if entry.trim().is_empty() {
-                // `a, , b` is sloppy but not hostile; an empty slot names nobody.
-                continue;
-            }
-            let Some(ip) = parse_forwarded_entry(entry) else {
-                return last_trusted;
-            };
-            if !trusted.contains(ip) {
-                return ip;
-            }
-            last_trusted = ip;
-        }
-    }
-    last_trusted
+    trusted.client_ip(peer, headers)
 }
 
 #[cfg(test)]
