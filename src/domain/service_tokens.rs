@@ -1,13 +1,13 @@
 //! Service tokens (issue #4, contract sections 5 and 6): long-lived API keys of an account.
 //!
-//! - [`manage`]: the management API for signed-in users holding `tokens:manage`, with the rules
+//! - `manage`: the management API for signed-in users holding `tokens:manage`, with the rules
 //!   that stop escalation (a token never gets more than its creator holds, never `tokens:manage`)
 //!   and the audit trail written with every change.
-//! - [`validate`]: checking a presented token on every request: shape and checksum before any
+//! - `validate`: checking a presented token on every request: shape and checksum before any
 //!   database read, then the row (looked up by hash, compared in constant time), expiry,
 //!   deactivation, deletion and the IP allowlist. No cache: the row is read every time, so a
 //!   change takes effect on the very next request on every node.
-//! - [`usage`]: `last_used_at`/`last_used_ip`, coalesced in memory to at most one write per token
+//! - `usage`: `last_used_at`/`last_used_ip`, coalesced in memory to at most one write per token
 //!   per minute and flushed every minute and at graceful shutdown.
 
 mod manage;

@@ -1,5 +1,5 @@
 //! Persistence behind one trait, [`Store`], with a SQLite and a PostgreSQL implementation chosen
-//! once by URL scheme. Both run the same SQL (see [`sql`]); each owns its connection set-up, its
+//! once by URL scheme. Both run the same SQL (see `sql.rs`); each owns its connection set-up, its
 //! migrations and how it opens a write transaction. Every operation that must be atomic (spend a
 //! refresh token, burn a TOTP step, use a recovery code) is one method, so each backend owns its
 //! transaction and the domain never sees `sqlx::Error`.
