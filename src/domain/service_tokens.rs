@@ -9,6 +9,9 @@
 //!   change takes effect on the very next request on every node.
 //! - `usage`: `last_used_at`/`last_used_ip`, coalesced in memory to at most one write per token
 //!   per minute and flushed every minute and at graceful shutdown.
+//! - `rate`: per-token request budgets (the token's own, the account default copied at creation,
+//!   or the server default), charged at tokend's own endpoints.
+//! - `state`: the in-memory buffer of coalesced uses.
 
 mod manage;
 mod rate;
