@@ -254,7 +254,12 @@ impl Tokend {
 
     /// `POST /v1/auth/sign_out` and RFC 7009 revocation: revokes the token's session. Anything
     /// unknown is accepted silently, as both specs require.
-    pub async fn revoke_refresh_token(&self, token: &str) -> Result<()> {
+    pub async fn revoke_refresh_token(
+        &self,
+        token: &str,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
         if let Some(claim) = self.refresh_tokens.open(token) {
             let Some(session) = self.store.session_by_id(claim.session).await? else {
                 return Ok(());
@@ -265,6 +270,7 @@ impl Tokend {
                 format!("user:{}", session.user_id),
             )
             .user(session.user_id)
+            .from(ip, user_agent)
             .details(serde_json::json!({"by": "user", "session": claim.session}))
             .at(now);
             if self

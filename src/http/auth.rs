@@ -57,18 +57,26 @@ pub struct SignOutRequest {
 /// `POST /v1/auth/sign_out`: always 204.
 pub async fn sign_out(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     JsonBody(req): JsonBody<SignOutRequest>,
 ) -> Result<StatusCode> {
-    state.revoke_refresh_token(&req.refresh_token).await?;
+    state
+        .revoke_refresh_token(&req.refresh_token, ip, user_agent.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/revoke` (RFC 7009 section 2.2: 200 whether or not the token was known).
 pub async fn revoke(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
     TokenParam(token): TokenParam,
 ) -> Result<StatusCode> {
-    state.revoke_token(&token, None).await?;
+    state
+        .revoke_token(&token, None, ip, user_agent.as_deref())
+        .await?;
     Ok(StatusCode::OK)
 }
 

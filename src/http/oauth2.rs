@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::json;
 
-use super::extract::{body_bytes, ClientIp};
+use super::extract::{body_bytes, ClientIp, UserAgent};
 use crate::app::AppState;
 use crate::domain::oauth2::clients::ClientAuth;
 use crate::domain::oauth2::exchange::ExchangeRequest;
@@ -272,11 +272,18 @@ pub async fn token(
 
 /// `POST /oauth2/revoke` (RFC 7009): 200 with an empty body for every token that is not a
 /// service token, known or not.
-pub async fn revoke(State(state): State<AppState>, req: Request) -> Result<Response, OAuthError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    req: Request,
+) -> Result<Response, OAuthError> {
     let (headers, mut form) = Form::read(req, &state).await?;
     let auth = client_auth(&headers, &mut form)?;
     let client = state.authenticate_client(&auth).await?;
     let token = form.require("token")?;
-    state.revoke_token(&token, Some(&client)).await?;
+    state
+        .revoke_token(&token, Some(&client), ip, user_agent.as_deref())
+        .await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -34,7 +34,13 @@ impl Tokend {
     /// Revokes whatever session `token` belongs to. `client` is the authenticated client at
     /// `/oauth2/revoke` (RFC 7009 section 2.1): a token of a session signed in with another
     /// registered client is refused with `unauthorized_client` and nothing is revoked.
-    pub async fn revoke_token(&self, token: &str, client: Option<&ClientRecord>) -> Result<()> {
+    pub async fn revoke_token(
+        &self,
+        token: &str,
+        client: Option<&ClientRecord>,
+        ip: std::net::IpAddr,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
         let token = token.trim();
         if looks_like_service_token(&self.settings.service_token_prefix, token) {
             return Err(Error::UnsupportedTokenType);
@@ -43,7 +49,7 @@ impl Tokend {
             if let Some(client) = client {
                 self.check_session_client(claim.session, client).await?;
             }
-            return self.revoke_refresh_token(token).await;
+            return self.revoke_refresh_token(token, ip, user_agent).await;
         }
         let now = self.clock.now();
         let Ok(claims) = self.access_tokens.verify_issued(token, now) else {
@@ -63,6 +69,7 @@ impl Tokend {
             "session.revoked",
             user.map_or_else(|| "system".to_string(), |u| format!("user:{u}")),
         )
+        .from(ip, user_agent)
         .details(serde_json::json!({"by": "user", "session": session, "via": "access_token"}));
         if let Some(user) = user {
             event = event.user(user);
