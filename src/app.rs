@@ -47,7 +47,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
     let hasher = PasswordHasher::new(&settings.argon2, settings.max_concurrent_hashes)?;
     let shared = match &settings.redis_url {
         Some(url) => Some(Arc::new(
-            RedisLimiter::new(url).map_err(anyhow::Error::msg)?,
+            RedisLimiter::new(url.expose()).map_err(anyhow::Error::msg)?,
         )),
         None => None,
     };

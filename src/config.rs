@@ -31,7 +31,7 @@ impl Default for Argon2Params {
     }
 }
 
-/// A database URL, which may carry a password: `Debug` masks it.
+/// A connection URL (the database, Redis), which may carry a password: `Debug` masks it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
 
@@ -104,7 +104,7 @@ pub struct Settings {
     /// Refuse sign-ins whose `device.client_id` is not a registered client.
     pub require_registered_clients: bool,
     /// Redis shared by every node for rate limits; `None` keeps them in process.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<DatabaseUrl>,
     /// Time a client has to send its request headers.
     pub header_read_timeout: Duration,
     /// Time a client has to send its request body.
@@ -332,7 +332,8 @@ impl Settings {
                 .0
                 .get("TOKEND_REDIS_URL")
                 .filter(|v| !v.is_empty())
-                .cloned(),
+                .cloned()
+                .map(DatabaseUrl),
             header_read_timeout: raw.seconds("TOKEND_HEADER_READ_TIMEOUT_SECONDS", 10)?,
             body_read_timeout: raw.seconds("TOKEND_BODY_READ_TIMEOUT_SECONDS", 30)?,
             idle_timeout: raw.seconds("TOKEND_IDLE_TIMEOUT_SECONDS", 60)?,
@@ -465,6 +466,13 @@ mod tests {
             printed.contains("postgres://app:***@db:5432/tokend"),
             "{printed}"
         );
+        let s = Settings::from_map(&map(&[
+            ("TOKEND_CONFIG", "/nonexistent.toml"),
+            ("TOKEND_REDIS_URL", "redis://:sesame@cache:6379/0"),
+        ]))
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("sesame"), "{printed}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::domain::admin::accounts::{
 use crate::domain::admin::audit::AuditView;
 use crate::domain::admin::keys::looks_like_admin_key;
 use crate::domain::admin::reset::ResetTicket;
-use crate::domain::admin::users::{CreateUserRequest, Items, UserMembershipView, UserView};
+use crate::domain::admin::users::{CreateUserRequest, UserMembershipView, UserView};
 use crate::domain::admin::{AdminCaller, Page, PageRequest};
 use crate::domain::service_tokens::ServiceTokenView;
 use crate::domain::sessions::SessionView;
@@ -230,7 +230,7 @@ async fn list_user_sessions(
     State(state): State<AppState>,
     Admin(_): Admin,
     Path(id): Path<String>,
-) -> Result<Json<Items<SessionView>>> {
+) -> Result<Json<Page<SessionView>>> {
     state.admin_user_sessions(uuid(&id)?).await.map(Json)
 }
 
@@ -267,7 +267,7 @@ async fn list_user_memberships(
     State(state): State<AppState>,
     Admin(_): Admin,
     Path(id): Path<String>,
-) -> Result<Json<Items<UserMembershipView>>> {
+) -> Result<Json<Page<UserMembershipView>>> {
     state.admin_user_memberships(uuid(&id)?).await.map(Json)
 }
 
@@ -378,7 +378,7 @@ async fn list_account_members(
     State(state): State<AppState>,
     Admin(_): Admin,
     Path(id): Path<String>,
-) -> Result<Json<Items<MemberView>>> {
+) -> Result<Json<Page<MemberView>>> {
     state.admin_account_members(uuid(&id)?).await.map(Json)
 }
 
@@ -409,7 +409,7 @@ async fn list_account_service_tokens(
     State(state): State<AppState>,
     Admin(_): Admin,
     Path(id): Path<String>,
-) -> Result<Json<Items<ServiceTokenView>>> {
+) -> Result<Json<Page<ServiceTokenView>>> {
     state.admin_service_tokens(uuid(&id)?).await.map(Json)
 }
 

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use base64::Engine;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -17,6 +18,46 @@ use crate::error::Error;
 /// A JSON body deserialised with the offending field named on failure (`details.field`).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
+
+/// Whether the body is `application/x-www-form-urlencoded` (parameters such as `charset`
+/// ignored), the form RFC 6749 endpoints and introspection take.
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Client credentials from `Authorization: Basic` (RFC 7617), each half form-decoded as RFC 6749
+/// section 2.3.1 asks. `None`: no Basic header at all; `Some(None)`: one that does not decode to
+/// `id:secret`.
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|text| {
+                let (id, secret) = text.split_once(':')?;
+                Some((decode(id)?, decode(secret)?))
+            }),
+    )
+}
 
 fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -155,14 +196,7 @@ impl FromRequest<AppState> for TokenParam {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
+        let form = is_form(req.headers());
         let json = is_json(req.headers());
         if !form && !json {
             return Err(Error::UnsupportedMediaType);

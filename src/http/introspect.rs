@@ -13,10 +13,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine;
 use serde_json::json;
 
-use super::extract::{body_bytes, TokenParam};
+use super::extract::{self, body_bytes, TokenParam};
 use crate::app::AppState;
 use crate::error::Error;
 
@@ -29,19 +28,10 @@ pub fn routes() -> Router<AppState> {
 /// (base64url) contain no characters that RFC 6749 section 2.3.1 would have form-encoded, so no
 /// percent-decoding is needed.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (client_id, secret) = text.split_once(':')?;
+    let (client_id, secret) = extract::basic_credentials(headers)??;
     // Client ids are UUIDs; anything else (control characters included) is not worth a lookup.
-    let client_id = uuid::Uuid::parse_str(client_id).ok()?;
-    Some((client_id.to_string(), secret.to_string()))
+    let client_id = uuid::Uuid::parse_str(&client_id).ok()?;
+    Some((client_id.to_string(), secret))
 }
 
 /// The contract's 401 envelope with a `Basic` challenge.
@@ -79,15 +69,7 @@ pub async fn introspect(State(state): State<AppState>, req: Request) -> Response
             Err(e) => return e.into_response(),
         }
     } else {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-        if !is_form {
+        if !extract::is_form(req.headers()) {
             return basic_challenge();
         }
         let bytes = match body_bytes(req, &state).await {
@@ -130,6 +112,7 @@ async fn authenticate(state: &AppState, client_id: &str, secret: &str) -> Result
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn basic(raw: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -14,10 +14,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine;
 use serde_json::json;
 
-use super::extract::{body_bytes, ClientIp, UserAgent};
+use super::extract::{basic_credentials, body_bytes, is_form, ClientIp, UserAgent};
 use crate::app::AppState;
 use crate::domain::oauth2::clients::ClientAuth;
 use crate::domain::oauth2::exchange::ExchangeRequest;
@@ -128,16 +127,7 @@ struct Form(HashMap<String, String>);
 
 impl Form {
     async fn read(req: Request, state: &AppState) -> Result<(HeaderMap, Self), OAuthError> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
+        if !is_form(req.headers()) {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));
@@ -167,44 +157,19 @@ impl Form {
     }
 }
 
-/// RFC 6749 section 2.3.1: `Authorization: Basic` carries the form-encoded id and secret.
-fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAuthError>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let malformed = || {
-        OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "malformed Basic credentials",
-        )
-    };
-    let parsed = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|text| {
-            let (id, secret) = text.split_once(':')?;
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8()
-                    .ok()
-                    .map(|c| c.into_owned())
-            };
-            Some((decode(id)?, decode(secret)?))
-        });
-    Some(parsed.ok_or_else(malformed))
-}
-
 /// The client's credentials from exactly one method.
 fn client_auth(headers: &HeaderMap, form: &mut Form) -> Result<ClientAuth, OAuthError> {
     let posted_id = form.take("client_id");
     let posted_secret = form.take("client_secret");
     match basic_credentials(headers) {
         Some(basic) => {
-            let (id, secret) = basic?;
+            let (id, secret) = basic.ok_or_else(|| {
+                OAuthError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "malformed Basic credentials",
+                )
+            })?;
             if posted_secret.is_some() {
                 return Err(OAuthError::invalid_request(
                     "use one client authentication method, not Basic and client_secret both",

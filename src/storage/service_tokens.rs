@@ -182,9 +182,7 @@ macro_rules! impl_service_token_store {
                 .execute(&mut *tx)
                 .await?;
                 Self::insert_service_token_audit(&mut tx, t, audit, "created", detail).await?;
-                for e in &audit.events {
-                    insert_audit(&mut *tx, e).await?;
-                }
+                insert_audits(&mut tx, &audit.events).await?;
                 tx.commit().await?;
                 Ok($crate::storage::CreateOutcome::Created)
             }
@@ -278,9 +276,7 @@ macro_rules! impl_service_token_store {
                         .await?;
                 }
                 if !entries.is_empty() {
-                    for e in &audit.events {
-                        insert_audit(&mut *tx, e).await?;
-                    }
+                    insert_audits(&mut tx, &audit.events).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(token))
@@ -308,9 +304,7 @@ macro_rules! impl_service_token_store {
                     return Ok(false);
                 };
                 Self::insert_service_token_audit(&mut tx, &token, audit, "deleted", "{}").await?;
-                for e in &audit.events {
-                    insert_audit(&mut *tx, e).await?;
-                }
+                insert_audits(&mut tx, &audit.events).await?;
                 tx.commit().await?;
                 Ok(true)
             }

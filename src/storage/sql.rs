@@ -65,9 +65,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict(e, "a user with this login"))?;
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -109,9 +107,7 @@ macro_rules! impl_store {
                 if disabled {
                     revoke_all_sessions(&mut *tx, id, None, "user_disabled", now).await?;
                 }
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -148,9 +144,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 revoke_all_sessions(&mut *tx, id, keep_session, "password_change", now).await?;
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -167,9 +161,7 @@ macro_rules! impl_store {
                     .bind(a.created_at)
                     .execute(&mut *tx)
                     .await?;
-                for e in audit {
-                    insert_audit(&mut *tx, e).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -201,9 +193,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -224,9 +214,7 @@ macro_rules! impl_store {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -290,9 +278,7 @@ macro_rules! impl_store {
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -352,9 +338,7 @@ macro_rules! impl_store {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -381,9 +365,7 @@ macro_rules! impl_store {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::users::Items;
 use super::{page_of, AdminCaller, Page, PageRequest};
 use crate::clock::rfc3339;
 use crate::domain::service_tokens::ServiceTokenView;
@@ -152,20 +151,18 @@ impl Tokend {
     }
 
     /// The account's members, by login.
-    pub async fn admin_account_members(&self, id: Uuid) -> Result<Items<MemberView>> {
+    pub async fn admin_account_members(&self, id: Uuid) -> Result<Page<MemberView>> {
         self.existing_account(id).await?;
         let rows = self.store.members_of_account(id).await?;
-        Ok(Items {
-            items: rows
-                .into_iter()
+        Ok(Page::whole(
+            rows.into_iter()
                 .map(|m| MemberView {
                     user_uuid: m.user_id,
                     login: m.login,
                     role: m.role,
                 })
                 .collect(),
-            next_cursor: None,
-        })
+        ))
     }
 
     /// Adds a membership or changes its role (effective from the next refresh).
@@ -229,13 +226,12 @@ impl Tokend {
     }
 
     /// The account's live service tokens (never the token itself).
-    pub async fn admin_service_tokens(&self, account: Uuid) -> Result<Items<ServiceTokenView>> {
+    pub async fn admin_service_tokens(&self, account: Uuid) -> Result<Page<ServiceTokenView>> {
         self.existing_account(account).await?;
         let rows = self.store.service_tokens_of(account).await?;
-        Ok(Items {
-            items: rows.iter().map(|r| self.service_token_view(r)).collect(),
-            next_cursor: None,
-        })
+        Ok(Page::whole(
+            rows.iter().map(|r| self.service_token_view(r)).collect(),
+        ))
     }
 
     /// Deletes one service token of the account: it stops at once on every node.

@@ -44,6 +44,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A list short enough to be one page (a user's sessions, an account's members).
+    pub fn whole(items: Vec<T>) -> Self {
+        Self {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
 /// A page request: `limit` (1-200, default 50) and an opaque `cursor`.
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {

@@ -41,15 +41,6 @@ pub struct UserView {
     pub created_at: String,
 }
 
-/// `{"items": [...]}` for lists that are never long enough to page.
-#[derive(Debug, Serialize)]
-pub struct Items<T> {
-    /// Everything.
-    pub items: Vec<T>,
-    /// Always `null`: one page holds all.
-    pub next_cursor: Option<String>,
-}
-
 /// One membership of a user.
 #[derive(Debug, Serialize)]
 pub struct UserMembershipView {
@@ -185,17 +176,16 @@ impl Tokend {
     }
 
     /// The user's live sessions, newest first.
-    pub async fn admin_user_sessions(&self, id: Uuid) -> Result<Items<SessionView>> {
+    pub async fn admin_user_sessions(&self, id: Uuid) -> Result<Page<SessionView>> {
         self.existing_user(id).await?;
         let now = self.clock.now();
         let rows = self
             .store
             .live_sessions_of(id, self.session_liveness(now))
             .await?;
-        Ok(Items {
-            items: rows.into_iter().map(|s| session_view(s, None)).collect(),
-            next_cursor: None,
-        })
+        Ok(Page::whole(
+            rows.into_iter().map(|s| session_view(s, None)).collect(),
+        ))
     }
 
     /// Revokes every live session of the user.
@@ -252,18 +242,16 @@ impl Tokend {
     }
 
     /// The user's memberships.
-    pub async fn admin_user_memberships(&self, id: Uuid) -> Result<Items<UserMembershipView>> {
+    pub async fn admin_user_memberships(&self, id: Uuid) -> Result<Page<UserMembershipView>> {
         self.existing_user(id).await?;
         let rows = self.store.memberships_of(id).await?;
-        Ok(Items {
-            items: rows
-                .into_iter()
+        Ok(Page::whole(
+            rows.into_iter()
                 .map(|m| UserMembershipView {
                     account_uuid: m.account_id,
                     role: m.role,
                 })
                 .collect(),
-            next_cursor: None,
-        })
+        ))
     }
 }

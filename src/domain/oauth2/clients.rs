@@ -53,15 +53,6 @@ pub struct ClientAuth {
 
 crate::redacted_debug!(ClientAuth);
 
-/// A space-separated column as entries.
-pub(crate) fn split(column: &str) -> Vec<String> {
-    column
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 impl ClientRecord {
     /// Whether the client is registered for `grant`.
     pub fn allows_grant(&self, grant: &str) -> bool {

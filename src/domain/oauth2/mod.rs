@@ -63,7 +63,7 @@ impl Tokend {
             (None, None) => None,
         };
         if let Some(client) = client {
-            let allowed = clients::split(&client.audiences);
+            let allowed = crate::domain::service_tokens::split_column(&client.audiences);
             if !allowed.is_empty() && !allowed.iter().any(|a| a == resource) {
                 return Err(target());
             }

@@ -32,6 +32,17 @@ macro_rules! impl_admin_store {
             Ok(())
         }
 
+        /// Inserts every row of a change's audit trail inside its transaction.
+        async fn insert_audits(
+            tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+            rows: &[$crate::storage::AuditRecord],
+        ) -> $crate::storage::StorageResult<()> {
+            for row in rows {
+                insert_audit(&mut **tx, row).await?;
+            }
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::storage::AdminStore for $store {
             async fn create_admin_key(

@@ -131,9 +131,7 @@ macro_rules! impl_mfa_store {
                     return Ok(false);
                 }
                 Self::store_recovery_codes(&mut tx, user, recovery_code_hashes, now).await?;
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -174,9 +172,7 @@ macro_rules! impl_mfa_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                for a in audit {
-                    insert_audit(&mut *tx, a).await?;
-                }
+                insert_audits(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }
