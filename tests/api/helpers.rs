@@ -183,6 +183,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET` a JSON body (readiness, metadata), asserting nothing about the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `GET` a text body (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// One of the settings this server was started with.
     pub fn env_value(&self, key: &str) -> String {
         self.env[key].clone()

@@ -127,15 +127,7 @@ async fn limits_hold_across_two_nodes_sharing_redis(b: Backend) {
         }
     }
     assert_eq!(passed, 6, "the per-IP budget is shared by both nodes");
-    let ready: Value = a
-        .client
-        .get(a.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = a.get_json("/readyz").await;
     assert_eq!(ready["details"]["rate_limits"], "redis");
 }
 
@@ -177,25 +169,9 @@ async fn redis_outage_falls_back_and_recovers() {
         statuses.contains(&StatusCode::UNAUTHORIZED),
         "never locked out: {statuses:?}"
     );
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(ready["details"]["rate_limits"], "in_process_fallback");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("tokend_rate_limit_redis_fallback 1"),
         "{metrics}"
@@ -208,25 +184,9 @@ async fn redis_outage_falls_back_and_recovers() {
         attempt(&app, "192.0.2.99", "back@example.com").await,
         StatusCode::UNAUTHORIZED
     );
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(ready["details"]["rate_limits"], "redis");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(metrics.contains("tokend_rate_limit_redis_fallback 0"));
 }
 

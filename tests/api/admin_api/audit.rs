@@ -207,15 +207,7 @@ async fn rate_limited_floods_write_few_rows(b: Backend) {
         (1..=2).contains(&rate_limited),
         "{rate_limited} rows for {limited} refusals"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(metrics.contains("tokend_events_total{event=\"sign_in_rate_limited\"}"));
 }
 

@@ -14,14 +14,8 @@ both_backends!(metadata_matches_the_router);
 async fn metadata_matches_the_router(b: Backend) {
     let app = spawn_app_live_issuer(b, &[]).await;
     let m: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
 
     // Every endpoint member, standard or `tokend_`, is a route of this server: a request to it
     // with no credentials is refused by the route, never answered 404 or 405.

@@ -18,14 +18,8 @@ both_backends!(
 
 async fn token_endpoint(app: &TestApp) -> String {
     let m: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(
         m["issuer"], app.base,
         "the issuer is where the server listens"
