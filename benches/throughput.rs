@@ -114,6 +114,7 @@ fn signing_rows() -> Vec<Row> {
             client_id: "tokend",
             scope: "photos:read tags:read",
             audience: None,
+            dpop_jkt: None,
         };
         let now = chrono::Utc::now().timestamp();
         rows.push(time(

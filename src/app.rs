@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::crypto::dpop_nonce::DpopNonces;
 use crate::crypto::jwt::AccessTokens;
 use crate::crypto::keys::{KeyRing, Secret32, REFRESH_KEY_FILE};
 use crate::crypto::password::PasswordHasher;
@@ -40,10 +41,9 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         &settings.audience,
         i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(900),
     )?;
-    let refresh_tokens = RefreshTokenCodec::new(&Secret32::load_or_init(
-        &settings.keys_dir,
-        REFRESH_KEY_FILE,
-    )?);
+    let refresh_secret = Secret32::load_or_init(&settings.keys_dir, REFRESH_KEY_FILE)?;
+    let refresh_tokens = RefreshTokenCodec::new(&refresh_secret);
+    let dpop_nonces = DpopNonces::new(&refresh_secret)?;
     let hasher = PasswordHasher::new(&settings.argon2, settings.max_concurrent_hashes)?;
     let shared = match &settings.redis_url {
         Some(url) => Some(Arc::new(
@@ -72,6 +72,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         clock,
         access_tokens,
         refresh_tokens,
+        dpop_nonces,
         hasher,
         vocabulary,
         sign_in_limiter,

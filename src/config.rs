@@ -103,6 +103,11 @@ pub struct Settings {
     pub exchanged_token_ttl: Duration,
     /// Refuse sign-ins whose `device.client_id` is not a registered client.
     pub require_registered_clients: bool,
+    /// Refuse sign-ins without a DPoP proof (RFC 9449): every session is then key-bound.
+    pub dpop_required: bool,
+    /// Require a server-issued `nonce` in DPoP proofs (RFC 9449 section 8), so a proof made in
+    /// advance on a compromised device is useless.
+    pub dpop_nonce: bool,
     /// Redis shared by every node for rate limits; `None` keeps them in process.
     pub redis_url: Option<DatabaseUrl>,
     /// Time a client has to send its request headers.
@@ -143,6 +148,8 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "TOKEND_CORS_ORIGINS",
     "TOKEND_DATABASE_URL",
     "TOKEND_DB_MAX_CONNECTIONS",
+    "TOKEND_DPOP_NONCE",
+    "TOKEND_DPOP_REQUIRED",
     "TOKEND_EXCHANGED_TOKEN_TTL",
     "TOKEND_HEADER_READ_TIMEOUT_SECONDS",
     "TOKEND_IDLE_TIMEOUT_SECONDS",
@@ -328,6 +335,8 @@ impl Settings {
             db_max_connections: raw.number("TOKEND_DB_MAX_CONNECTIONS", 16)?,
             exchanged_token_ttl: raw.seconds("TOKEND_EXCHANGED_TOKEN_TTL", 300)?,
             require_registered_clients: raw.flag("TOKEND_REQUIRE_REGISTERED_CLIENTS", false)?,
+            dpop_required: raw.flag("TOKEND_DPOP_REQUIRED", false)?,
+            dpop_nonce: raw.flag("TOKEND_DPOP_NONCE", false)?,
             redis_url: raw
                 .0
                 .get("TOKEND_REDIS_URL")

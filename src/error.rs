@@ -20,6 +20,17 @@ impl RevokedReason {
     }
 }
 
+/// Where a DPoP proof was refused, which decides the answer (RFC 9449 sections 5 and 7.1): 400
+/// at a token endpoint, 401 with a `WWW-Authenticate: DPoP` challenge where a bound access token
+/// is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopAt {
+    /// Sign-in, the MFA step, `/v1/auth/token`, `/oauth2/token`.
+    TokenEndpoint,
+    /// tokend's own endpoints, called with a bound access token.
+    Resource,
+}
+
 /// Every failure a request can end in. Messages never include secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -95,6 +106,26 @@ pub enum Error {
     /// 401: token past its expiry.
     #[error("the token has expired")]
     TokenExpired,
+    /// The DPoP proof is missing, malformed, replayed, stale or by the wrong key.
+    #[error("{message}")]
+    InvalidDpopProof {
+        /// Which check failed (never the proof itself).
+        message: String,
+        /// Token endpoint or resource.
+        at: DpopAt,
+    },
+    /// The DPoP proof lacks the current server nonce; retry with the one in `DPoP-Nonce`.
+    #[error("the DPoP proof must carry the nonce in the DPoP-Nonce header")]
+    UseDpopNonce {
+        /// The nonce to use.
+        nonce: String,
+        /// Token endpoint or resource.
+        at: DpopAt,
+    },
+    /// A DPoP-bound access token sent as a bearer token (or a bearer token sent with the DPoP
+    /// scheme): the scheme must match the token.
+    #[error("this access token is bound to a DPoP key: send it as Authorization: DPoP with a proof")]
+    DpopBoundToken,
     /// 401: service token deleted or deactivated.
     #[error("the token has been revoked")]
     TokenRevoked {

@@ -28,6 +28,9 @@ pub struct AccessGrant<'a> {
     /// `aud`: a registered resource server's identifier (RFC 8707), or `None` for the configured
     /// default audience.
     pub audience: Option<&'a str>,
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`), or `None` for a bearer
+    /// token.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// What a JWT for an exchanged service token (RFC 8693) is issued for.
@@ -158,6 +161,9 @@ impl AccessTokens {
             allowed_ips: None,
             max_request_bytes: None,
             rate_limit: None,
+            cnf: grant.dpop_jkt.map(|jkt| tokend_verify::dpop::Confirmation {
+                jkt: jkt.to_string(),
+            }),
         };
         self.sign(claims, now)
     }
@@ -185,6 +191,7 @@ impl AccessTokens {
             allowed_ips: grant.allowed_ips.clone(),
             max_request_bytes: grant.max_request_bytes,
             rate_limit: grant.rate_limit,
+            cnf: None,
         };
         self.sign(claims, now)
     }
@@ -245,6 +252,7 @@ mod tests {
             client_id: "tokend",
             scope: "photos:read",
             audience: None,
+            dpop_jkt: None,
         }
     }
 

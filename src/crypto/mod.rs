@@ -1,6 +1,7 @@
 //! All secret material: signing keys, JWTs, opaque tokens, password hashing and encryption at rest.
 //! Nothing outside this module touches raw key bytes.
 
+pub mod dpop_nonce;
 pub mod jwt;
 pub mod keys;
 pub mod opaque;

@@ -190,6 +190,7 @@ impl Tokend {
             max_request_bytes: stored_cap(row.max_request_bytes),
             // Described, not spent: the resource API that asked does the counting.
             rate_limit: self.effective_rate(row.rate_limit.as_deref()),
+            cnf: None,
             client_id: None,
             iss: Some(self.settings.issuer.clone()),
             aud: None,

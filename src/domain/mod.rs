@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod allowlist;
+pub mod dpop;
 pub mod introspection;
 pub mod login;
 pub mod mfa;

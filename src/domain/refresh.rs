@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::scopes::{join_scopes, split_scopes};
+use super::dpop::DpopInput;
 use crate::crypto::jwt::AccessGrant;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
@@ -48,7 +49,7 @@ pub struct TokenRequest {
 pub struct TokenResponse {
     /// RFC 9068 JWT.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` when the access token is bound to a key (RFC 9449 section 5).
     pub token_type: &'static str,
     /// Seconds.
     pub expires_in: i64,
@@ -100,19 +101,27 @@ impl Tokend {
     }
 
     /// Spends a refresh token and issues an access token for one account (`/v1/auth/token`).
-    pub async fn refresh(&self, req: TokenRequest, ip: IpAddr) -> Result<TokenResponse> {
-        self.refresh_for(req, None, ip).await
+    pub async fn refresh(
+        &self,
+        req: TokenRequest,
+        ip: IpAddr,
+        dpop: &DpopInput,
+    ) -> Result<TokenResponse> {
+        self.refresh_for(req, None, ip, dpop).await
     }
 
     /// The one rotation rule, for both token endpoints. `client` is the client authenticated at
     /// the standard endpoint: a refresh token works only for the client its session was signed in
     /// with (RFC 6749 section 6), and presenting it from another client changes nothing, neither
-    /// spending it nor counting as reuse.
+    /// spending it nor counting as reuse. A session bound to a DPoP key refreshes only with a
+    /// proof by that key, checked before the token is classified (see [`super::dpop`]); a proof
+    /// sent for a bearer session binds the access token alone.
     pub async fn refresh_for(
         &self,
         req: TokenRequest,
         client: Option<&ClientRecord>,
         ip: IpAddr,
+        dpop: &DpopInput,
     ) -> Result<TokenResponse> {
         let claim = self
             .refresh_tokens
@@ -125,6 +134,18 @@ impl Tokend {
                 return Err(Error::InvalidRefreshToken);
             }
         }
+        // Before classifying: without the key, an old token must not even reveal reuse.
+        let proof_key = match session.dpop_jkt.as_deref() {
+            Some(jkt) => {
+                self.bound_refresh_proof(dpop, jkt, session.id, session.user_id, ip)
+                    .await?;
+                Some(jkt.to_string())
+            }
+            None => self
+                .token_endpoint_proof(dpop, false)
+                .await?
+                .map(|proof| proof.jkt),
+        };
         let mut attempt = self.classify(&session, claim.generation, now)?;
         if let Presented::Reused = attempt {
             return Err(self.revoke_for_reuse(&session, now).await);
@@ -178,6 +199,7 @@ impl Tokend {
             client_id,
             scope: &scope,
             audience: audience.as_deref(),
+            dpop_jkt: proof_key.as_deref(),
         };
         let (access_token, _) = self
             .access_tokens
@@ -185,7 +207,7 @@ impl Tokend {
             .map_err(Error::internal)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if proof_key.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.access_tokens.ttl_secs(),
             refresh_token: successor.expose().to_string(),
             account_uuid: req.account_uuid,

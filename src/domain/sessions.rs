@@ -40,6 +40,9 @@ pub struct SessionView {
     pub last_ip: Option<String>,
     /// Whether this is the session of the calling token.
     pub current: bool,
+    /// The RFC 7638 thumbprint of the DPoP key the session is bound to, or null for a bearer
+    /// session: a key-bound session cannot be refreshed without that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// `GET /v1/auth/sessions` body.
@@ -81,6 +84,7 @@ pub(crate) fn session_view(s: crate::storage::SessionRecord, current: Option<Uui
         created_at: rfc3339(s.created_at),
         last_used_at: rfc3339(s.last_used_at),
         last_ip: s.last_ip,
+        dpop_jkt: s.dpop_jkt,
     }
 }
 

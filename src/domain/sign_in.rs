@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::admin::audit::AuditEvent;
+use super::dpop::DpopInput;
 use super::login::normalize_login;
 use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
 use crate::domain::Tokend;
@@ -200,6 +201,7 @@ impl Tokend {
         req: SignInRequest,
         ip: IpAddr,
         user_agent: Option<&str>,
+        dpop: &DpopInput,
     ) -> Result<SignInOutcome> {
         req.device.validate()?;
         let login =
@@ -230,6 +232,11 @@ impl Tokend {
         // After the limiter: with registered clients required, a flood of made-up client ids
         // must not buy database reads.
         self.check_device_client(&req.device).await?;
+        // Before the hash: a bad proof must not cost a hash, and binds nothing.
+        let dpop_jkt = self
+            .token_endpoint_proof(dpop, self.settings.dpop_required)
+            .await?
+            .map(|proof| proof.jkt);
         if req.password.expose().len() > MAX_PASSWORD_BYTES {
             // Never hashed, never truncated; says nothing about whether the login exists.
             return Err(Error::InvalidCredentials);
@@ -264,7 +271,10 @@ impl Tokend {
             self.audit(failed("user_disabled").user(user.id)).await;
             return Err(Error::UserDisabled);
         }
-        if let Some(challenge) = self.mfa_challenge_for(&user, &req.device).await? {
+        if let Some(challenge) = self
+            .mfa_challenge_for(&user, &req.device, dpop_jkt.clone())
+            .await?
+        {
             return Ok(SignInOutcome::MfaRequired(challenge));
         }
         let signed_in = self
@@ -273,6 +283,7 @@ impl Tokend {
                 &req.device,
                 ip,
                 SessionAudit::new("password", user_agent),
+                dpop_jkt,
             )
             .await?;
         Ok(SignInOutcome::Complete(signed_in))
@@ -302,12 +313,14 @@ impl Tokend {
     }
 
     /// Creates a session at generation 0 and returns its first refresh token and the accounts.
+    /// `dpop_jkt` binds the session to the DPoP key the sign-in proved (RFC 9449).
     pub async fn start_session(
         &self,
         user: &UserRecord,
         device: &Device,
         ip: IpAddr,
         audit: SessionAudit<'_>,
+        dpop_jkt: Option<String>,
     ) -> Result<SignedIn> {
         let now = self.clock.now();
         let session = SessionRecord {
@@ -324,13 +337,18 @@ impl Tokend {
             last_ip: Some(ip.to_string()),
             revoked_at: None,
             revoked_reason: None,
+            dpop_jkt,
         };
         let mut rows = audit.before;
         rows.push(
             AuditEvent::new("sign_in.succeeded", format!("user:{}", user.id))
                 .user(user.id)
                 .from(ip, audit.user_agent)
-                .details(json!({"session": session.id, "method": audit.method}))
+                .details(json!({
+                    "session": session.id,
+                    "method": audit.method,
+                    "dpop_bound": session.dpop_jkt.is_some(),
+                }))
                 .at(now),
         );
         if !self

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::crypto::dpop_nonce::DpopNonces;
 use crate::crypto::jwt::AccessTokens;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::RefreshTokenCodec;
@@ -37,6 +38,8 @@ pub struct Tokend {
     pub access_tokens: AccessTokens,
     /// Refresh-token derivation.
     pub refresh_tokens: RefreshTokenCodec,
+    /// DPoP server nonces (RFC 9449 section 8).
+    pub dpop_nonces: DpopNonces,
     /// Password hashing.
     pub hasher: PasswordHasher,
     /// Scope vocabulary and roles.

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::extract::{ClientIp, JsonBody, PathId, TokenParam, UserAgent, UserCaller};
+use super::extract::{ClientIp, Dpop, JsonBody, PathId, TokenParam, UserAgent, UserCaller};
 use crate::app::AppState;
 use crate::domain::admin::reset::PasswordResetRequest;
 use crate::domain::refresh::{TokenRequest, TokenResponse};
@@ -18,10 +18,11 @@ pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
+    Dpop(dpop): Dpop,
     JsonBody(req): JsonBody<SignInRequest>,
 ) -> Result<Json<SignInOutcome>> {
     state
-        .sign_in(req, ip, user_agent.as_deref())
+        .sign_in(req, ip, user_agent.as_deref(), &dpop)
         .await
         .map(Json)
 }
@@ -41,9 +42,10 @@ pub async fn password_reset(
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    Dpop(dpop): Dpop,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>> {
-    state.refresh(req, ip).await.map(Json)
+    state.refresh(req, ip, &dpop).await.map(Json)
 }
 
 /// `POST /v1/auth/sign_out` body.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use crate::error::Error;
+use crate::error::{DpopAt, Error};
 
 impl Error {
     /// HTTP status and contract code.
@@ -31,6 +31,9 @@ impl Error {
             InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             RefreshTokenReused => (StatusCode::UNAUTHORIZED, "refresh_token_reused"),
             TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired"),
+            InvalidDpopProof { at, .. } => (dpop_status(*at), "invalid_dpop_proof"),
+            UseDpopNonce { at, .. } => (dpop_status(*at), "use_dpop_nonce"),
+            DpopBoundToken => (StatusCode::UNAUTHORIZED, "unauthorized"),
             TokenRevoked { .. } => (StatusCode::UNAUTHORIZED, "token_revoked"),
             AccountAccessDenied => (StatusCode::FORBIDDEN, "account_access_denied"),
             ScopeRequired { .. } => (StatusCode::FORBIDDEN, "scope_required"),
@@ -86,6 +89,24 @@ impl Error {
     }
 }
 
+fn dpop_status(at: DpopAt) -> StatusCode {
+    match at {
+        DpopAt::TokenEndpoint => StatusCode::BAD_REQUEST,
+        DpopAt::Resource => StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// The `WWW-Authenticate: DPoP` challenge of RFC 9449 section 7.1, naming the algorithms proofs
+/// may use.
+pub(crate) fn dpop_challenge(error: &str) -> HeaderValue {
+    let algs = tokend_verify::dpop::DPOP_ALGS.join(" ");
+    HeaderValue::from_str(&format!("DPoP error=\"{error}\", algs=\"{algs}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("DPoP"))
+}
+
+/// The `DPoP-Nonce` response header (RFC 9449 section 8).
+pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -110,6 +131,26 @@ impl IntoResponse for Error {
             }
             Error::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Error::InvalidDpopProof {
+                at: DpopAt::Resource,
+                ..
+            } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    dpop_challenge("invalid_dpop_proof"),
+                );
+            }
+            Error::UseDpopNonce { nonce, at } => {
+                if let Ok(value) = HeaderValue::from_str(nonce) {
+                    headers.insert(DPOP_NONCE, value);
+                }
+                if *at == DpopAt::Resource {
+                    headers.insert(header::WWW_AUTHENTICATE, dpop_challenge("use_dpop_nonce"));
+                }
+            }
+            Error::DpopBoundToken => {
+                headers.insert(header::WWW_AUTHENTICATE, dpop_challenge("invalid_token"));
             }
             Error::Unauthorized {
                 token_presented: false,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::client_ip::resolve_client_ip;
 use crate::app::AppState;
+use crate::domain::dpop::DpopInput;
 use crate::domain::principal::{Principal, UserPrincipal};
 use crate::error::Error;
 
@@ -212,25 +213,90 @@ impl FromRequest<AppState> for TokenParam {
     }
 }
 
-/// The token a request presents: `Authorization: Bearer …` or `X-API-Key: …`.
-pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+/// How a request presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP`, with a proof in the `DPoP` header (RFC 9449 section 7.1).
+    Dpop,
+    /// `X-API-Key`.
+    ApiKey,
+}
+
+/// The token a request presents and how: `Authorization: Bearer …`, `Authorization: DPoP …` or
+/// `X-API-Key: …`.
+pub fn presented_credentials(headers: &HeaderMap) -> Option<(Scheme, &str)> {
     // An `Authorization` header of another scheme (Basic from a proxy, say) does not hide an
     // `X-API-Key`.
-    let bearer = headers
+    let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    bearer
+        .and_then(|(scheme, token)| {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                Some((Scheme::Bearer, token.trim()))
+            } else if scheme.eq_ignore_ascii_case("dpop") {
+                Some((Scheme::Dpop, token.trim()))
+            } else {
+                None
+            }
+        });
+    authorization
         .or_else(|| {
             headers
                 .get("x-api-key")
                 .and_then(|v| v.to_str().ok())
-                .map(str::trim)
+                .map(|t| (Scheme::ApiKey, t.trim()))
         })
-        .filter(|t| !t.is_empty())
+        .filter(|(_, t)| !t.is_empty())
 }
+
+/// The token a request presents, however it was sent.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    presented_credentials(headers).map(|(_, token)| token)
+}
+
+/// The request's `DPoP` header and what its proof must match (RFC 9449 section 4.3): the
+/// method, and the URL clients address, which is the configured issuer followed by the path (so
+/// a proxy in front changes nothing).
+#[derive(Debug, Clone)]
+pub struct Dpop(pub DpopInput);
+
+impl FromRequestParts<AppState> for Dpop {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Dpop(dpop_input(parts, state)))
+    }
+}
+
+fn dpop_input(parts: &Parts, state: &AppState) -> DpopInput {
+    let mut values = parts.headers.get_all(DPOP_HEADER).iter();
+    let first = values.next();
+    let repeated = values.next().is_some();
+    let (proof, malformed) = match first.map(|v| v.to_str()) {
+        None => (None, false),
+        Some(Ok(text)) if !repeated => (Some(text.trim().to_string()), false),
+        Some(_) => (None, true),
+    };
+    DpopInput {
+        proof,
+        malformed,
+        method: parts.method.as_str().to_string(),
+        url: format!(
+            "{}{}",
+            state.settings.issuer.trim_end_matches('/'),
+            parts.uri.path()
+        ),
+    }
+}
+
+/// The request header that carries a DPoP proof.
+pub const DPOP_HEADER: &str = "dpop";
 
 /// The `{id}` of a resource route. An id that is not a UUID (or cannot even be percent-decoded)
 /// names nothing, so it is `not_found` like any other unknown id, in the contract's envelope.
@@ -307,9 +373,11 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let presented = presented_credentials(&parts.headers);
         let principal = state
-            .authenticate(presented_token(&parts.headers), ip)
+            .authenticate(presented.map(|(_, token)| token), ip)
             .await?;
+        check_scheme(parts, state, &principal, presented).await?;
         if let Principal::Service(service) = &principal {
             if let Some(status) = state.charge_token_rate(service).await {
                 if let Some(slot) = parts.extensions.get::<RateSlot>() {
@@ -326,6 +394,36 @@ impl FromRequestParts<AppState> for Caller {
             parts.extensions.insert(BodyCap(cap));
         }
         Ok(Caller(principal))
+    }
+}
+
+/// The scheme must fit the token (RFC 9449 section 7.1): a DPoP-bound access token only as
+/// `Authorization: DPoP` with a proof by its key over this request and this token, and nothing
+/// else with the DPoP scheme.
+async fn check_scheme(
+    parts: &Parts,
+    state: &AppState,
+    principal: &Principal,
+    presented: Option<(Scheme, &str)>,
+) -> Result<(), Error> {
+    let Some((scheme, token)) = presented else {
+        return Ok(());
+    };
+    let bound = match principal {
+        Principal::User(user) => user.claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str()),
+        Principal::Service(_) => None,
+    };
+    match (bound, scheme) {
+        (Some(jkt), Scheme::Dpop) => {
+            state
+                .resource_proof(&dpop_input(parts, state), token, jkt)
+                .await
+        }
+        (Some(_), _) => Err(Error::DpopBoundToken),
+        (None, Scheme::Dpop) => Err(Error::Unauthorized {
+            token_presented: true,
+        }),
+        (None, _) => Ok(()),
     }
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::extract::{ClientIp, JsonBody, UserAgent, UserCaller};
+use super::extract::{ClientIp, Dpop, JsonBody, UserAgent, UserCaller};
 use crate::app::AppState;
 use crate::domain::mfa::recovery::RecoveryCodes;
 use crate::domain::mfa::totp::{ConfirmTotpRequest, EnrolTotpRequest, TotpEnrolment};
@@ -28,10 +28,11 @@ pub async fn finish_mfa_sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
+    Dpop(dpop): Dpop,
     JsonBody(req): JsonBody<MfaSignInRequest>,
 ) -> Result<Json<SignedIn>> {
     state
-        .finish_mfa_sign_in(req, ip, user_agent.as_deref())
+        .finish_mfa_sign_in(req, ip, user_agent.as_deref(), &dpop)
         .await
         .map(Json)
 }

@@ -16,7 +16,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::extract::{basic_credentials, body_bytes, is_form, ClientIp, UserAgent};
+use super::extract::{basic_credentials, body_bytes, is_form, ClientIp, Dpop, UserAgent};
 use crate::app::AppState;
 use crate::domain::oauth2::clients::ClientAuth;
 use crate::domain::oauth2::exchange::ExchangeRequest;
@@ -37,6 +37,7 @@ pub struct OAuthError {
     code: &'static str,
     description: String,
     retry_after: Option<u64>,
+    dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -46,6 +47,7 @@ impl OAuthError {
             code,
             description: description.into(),
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -78,6 +80,11 @@ impl From<Error> for OAuthError {
             Error::UnauthorizedClient => Self::new(bad, "unauthorized_client", description),
             Error::UnsupportedGrantType => Self::new(bad, "unsupported_grant_type", description),
             Error::UnsupportedTokenType => Self::new(bad, "unsupported_token_type", description),
+            Error::InvalidDpopProof { .. } => Self::new(bad, "invalid_dpop_proof", description),
+            Error::UseDpopNonce { nonce, .. } => Self {
+                dpop_nonce: Some(nonce),
+                ..Self::new(bad, "use_dpop_nonce", description)
+            },
             Error::RateLimited { retry_after_secs } => Self {
                 retry_after: Some(retry_after_secs.max(1)),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", description)
@@ -116,6 +123,12 @@ impl IntoResponse for OAuthError {
         }
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(value) = self
+            .dpop_nonce
+            .and_then(|n| HeaderValue::from_str(&n).ok())
+        {
+            headers.insert(super::error::DPOP_NONCE, value);
         }
         response
     }
@@ -196,6 +209,7 @@ fn client_auth(headers: &HeaderMap, form: &mut Form) -> Result<ClientAuth, OAuth
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    Dpop(dpop): Dpop,
     req: Request,
 ) -> Result<Response, OAuthError> {
     let (headers, mut form) = Form::read(req, &state).await?;
@@ -217,7 +231,9 @@ pub async fn token(
                 scope: form.take("scope"),
                 resource: form.take("resource"),
             };
-            let answer = state.refresh_for(request, Some(&client), ip).await?;
+            let answer = state
+                .refresh_for(request, Some(&client), ip, &dpop)
+                .await?;
             Ok(Json(answer).into_response())
         }
         GRANT_TOKEN_EXCHANGE => {

@@ -132,8 +132,21 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|ci| resolve_client_ip(ci.0.ip(), req.headers(), &state.settings.trusted_proxies));
+    // RFC 9449 section 8: with nonces on, every answer to a DPoP request carries a fresh one.
+    let dpop_nonce = req
+        .headers()
+        .contains_key(super::extract::DPOP_HEADER)
+        .then(|| state.dpop_nonce_header())
+        .flatten();
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    if let Some(nonce) = dpop_nonce {
+        if !headers.contains_key(super::error::DPOP_NONCE) {
+            if let Ok(value) = HeaderValue::from_str(&nonce) {
+                headers.insert(super::error::DPOP_NONCE, value);
+            }
+        }
+    }
     if route.starts_with("/v1/") || route.starts_with("/oauth2/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -192,9 +205,12 @@ pub fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-api-key"),
+                HeaderName::from_static(super::extract::DPOP_HEADER),
                 REQUEST_ID.clone(),
             ])
             .expose_headers([
+                HeaderName::from_static(super::error::DPOP_NONCE),
+                header::WWW_AUTHENTICATE,
                 HeaderName::from_static("ratelimit-limit"),
                 HeaderName::from_static("ratelimit-remaining"),
                 HeaderName::from_static("ratelimit-reset"),

@@ -43,6 +43,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "resource_parameter_supported": true,
+        "dpop_signing_alg_values_supported": tokend_verify::dpop::DPOP_ALGS,
         "token_endpoint_auth_signing_alg_values_supported": [],
         "tokend_signing_alg_values_supported": ["EdDSA", "ES256", "RS256"],
         "tokend_subject_token_types_supported": [TOKEN_TYPE_SERVICE_TOKEN],

@@ -6,6 +6,7 @@
 
 mod admin;
 mod clients;
+mod dpop;
 mod error;
 mod mfa;
 pub mod postgres;
@@ -25,6 +26,7 @@ pub use admin::{
     Cursor, UserFilter,
 };
 pub use clients::{ClientRecord, ClientStore, ExchangeAudit};
+pub use dpop::DpopStore;
 pub use error::{StorageError, StorageResult};
 pub use mfa::{FailureBudget, MfaCompletion, MfaProof, MfaStore, MfaTokenRecord, TotpCredential};
 pub use records::*;
@@ -52,9 +54,15 @@ pub struct PoolStatus {
 }
 
 /// Everything tokend persists: one supertrait over one trait per aggregate.
-pub trait Store: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore {}
+pub trait Store:
+    CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore + DpopStore
+{
+}
 
-impl<T: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore> Store for T {}
+impl<T: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore + DpopStore> Store
+    for T
+{
+}
 
 /// Users, accounts, memberships and sessions, plus the database's own lifecycle. Methods that
 /// change something take the audit rows that record it (`&[]` for none) and write them in the

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::admin::impl_admin_store;
 use super::clients::impl_client_store;
+use super::dpop::impl_dpop_store;
 use super::mfa::impl_mfa_store;
 use super::service_tokens::impl_service_token_store;
 use super::sql::{impl_store, HasDb, SESSION_COLUMNS};
@@ -45,3 +46,4 @@ impl_mfa_store!(PgStore);
 impl_service_token_store!(PgStore);
 impl_client_store!(PgStore);
 impl_admin_store!(PgStore);
+impl_dpop_store!(PgStore);

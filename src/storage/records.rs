@@ -90,4 +90,7 @@ pub struct SessionRecord {
     pub revoked_at: Option<UnixTime>,
     /// Why it was revoked (`sign_out`, `reuse`, `password_change`, …).
     pub revoked_reason: Option<String>,
+    /// RFC 7638 thumbprint of the DPoP key the session is bound to (RFC 9449): every refresh
+    /// needs a proof by that key. `None` for a bearer session.
+    pub dpop_jkt: Option<String>,
 }

@@ -8,7 +8,7 @@
 /// Session columns in the order of [`crate::storage::SessionRecord`].
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, device_name, device_platform, \
     device_app_version, client_id, generation, rotated_at, created_at, last_used_at, last_ip, \
-    revoked_at, revoked_reason";
+    revoked_at, revoked_reason, dpop_jkt";
 
 /// Implements [`crate::storage::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
@@ -254,7 +254,7 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 let done = sqlx::query(&format!(
                     "INSERT INTO sessions ({}) \
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15 \
                      WHERE EXISTS (SELECT 1 FROM users WHERE id = $2 AND password_hash = $14 \
                      AND NOT disabled)",
                     SESSION_COLUMNS
@@ -273,6 +273,7 @@ macro_rules! impl_store {
                 .bind(s.revoked_at)
                 .bind(&s.revoked_reason)
                 .bind(password_hash)
+                .bind(&s.dpop_jkt)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() != 1 {

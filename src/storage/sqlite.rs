@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::admin::impl_admin_store;
 use super::clients::impl_client_store;
+use super::dpop::impl_dpop_store;
 use super::mfa::impl_mfa_store;
 use super::service_tokens::impl_service_token_store;
 use super::sql::{impl_store, HasDb, SESSION_COLUMNS};
@@ -57,3 +58,4 @@ impl_mfa_store!(SqliteStore);
 impl_service_token_store!(SqliteStore);
 impl_client_store!(SqliteStore);
 impl_admin_store!(SqliteStore);
+impl_dpop_store!(SqliteStore);

@@ -285,6 +285,7 @@ async fn sign_in_racing_a_password_change_leaves_no_session(b: Backend) {
         last_ip: None,
         revoked_at: None,
         revoked_reason: None,
+        dpop_jkt: None,
     };
     // A sign-in that verified an old hash cannot create a session once the hash moved on.
     let stale = session(uuid::Uuid::now_v7());

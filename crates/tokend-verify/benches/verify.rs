@@ -55,6 +55,7 @@ fn claims() -> AccessClaims {
         allowed_ips: None,
         max_request_bytes: None,
         rate_limit: None,
+        cnf: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dpop::Confirmation;
 use crate::RateLimit;
 
 /// The JOSE `typ` header tokend puts on access tokens (RFC 9068 section 2.1).
@@ -69,6 +70,10 @@ pub struct AccessClaims {
     /// by the resource API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// The key the token is bound to (RFC 9449 section 6.1): only requests with a DPoP proof
+    /// signed by that key may use it. Absent on bearer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 /// The `token_kind` claim of a service token exchanged for a JWT (RFC 8693), whose `sub` is
@@ -136,6 +141,10 @@ pub struct Introspection {
     /// the resource API's: introspecting does not spend it).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rate_limit: Option<RateLimit>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 section 6.2): a resource API that
+    /// introspects must then check the request's proof against `cnf.jkt`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Confirmation>,
     /// The client the token was issued to.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_id: Option<String>,
@@ -172,6 +181,7 @@ impl From<&AccessClaims> for Introspection {
             allowed_ips: None,
             max_request_bytes: None,
             rate_limit: None,
+            cnf: claims.cnf.clone(),
             client_id: Some(claims.client_id.clone()),
             iss: Some(claims.iss.clone()),
             aud: Some(claims.aud.clone()),
@@ -199,6 +209,7 @@ mod tests {
             allowed_ips: None,
             max_request_bytes: None,
             rate_limit: None,
+            cnf: None,
             account_uuid: "a".into(),
             scope: scope.into(),
         }

@@ -112,6 +112,7 @@
 //! ```
 
 mod claims;
+pub mod dpop;
 #[cfg(feature = "axum")]
 mod client_ip;
 mod error;

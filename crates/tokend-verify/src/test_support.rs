@@ -132,6 +132,7 @@ pub fn claims() -> AccessClaims {
         allowed_ips: None,
         max_request_bytes: None,
         rate_limit: None,
+        cnf: None,
         account_uuid: "0190a0b0-0000-7000-8000-0000000000ac".into(),
         scope: "photos:read photos:write".into(),
     }

@@ -33,6 +33,7 @@ use super::sign_in::{Device, MfaChallenge, SessionAudit, SignedIn};
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
 use crate::domain::admin::audit::AuditEvent;
+use crate::domain::dpop::DpopInput;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{
@@ -165,6 +166,7 @@ impl Tokend {
         &self,
         user: &UserRecord,
         device: &Device,
+        dpop_jkt: Option<String>,
     ) -> Result<Option<MfaChallenge>> {
         let confirmed = self
             .store
@@ -183,6 +185,7 @@ impl Tokend {
             created_at: now,
             expires_at: now + MFA_TOKEN_TTL_SECS,
             attempts_left: MFA_TOKEN_ATTEMPTS,
+            dpop_jkt,
         };
         self.store.create_mfa_token(&record, now).await?;
         self.metrics.event("mfa_challenge_issued");
@@ -200,6 +203,7 @@ impl Tokend {
         req: MfaSignInRequest,
         ip: IpAddr,
         user_agent: Option<&str>,
+        dpop: &DpopInput,
     ) -> Result<SignedIn> {
         let presented = req.mfa_token.0.as_str();
         if !presented.starts_with(MFA_TOKEN_PREFIX) || presented.len() > 128 {
@@ -213,6 +217,18 @@ impl Tokend {
             .await?
             .ok_or(Error::InvalidMfaToken)?;
         let user_id = token.user_id;
+        // The key the password step proved must be proved again; a proof refused here costs
+        // neither an attempt nor the user's failure budget, since it says nothing of the code.
+        let dpop_jkt = match token.dpop_jkt.clone() {
+            Some(jkt) => {
+                self.token_endpoint_proof_by(dpop, &jkt).await?;
+                Some(jkt)
+            }
+            None => self
+                .token_endpoint_proof(dpop, self.settings.dpop_required)
+                .await?
+                .map(|proof| proof.jkt),
+        };
         self.reserve_failure(user_id, now).await?;
         let Some(attempts_left) = self.store.spend_mfa_attempt(&token_hash, now).await? else {
             // Lost a race for the last attempt or the token itself.
@@ -265,6 +281,7 @@ impl Tokend {
             &Device::from(token.device),
             ip,
             SessionAudit::new("password+mfa", user_agent).with(mfa_row),
+            dpop_jkt,
         )
         .await
     }

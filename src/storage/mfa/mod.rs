@@ -99,7 +99,7 @@ pub trait MfaStore: Send + Sync {
 
 /// Columns of `mfa_tokens` in the order [`impl_mfa_store!`] reads them.
 pub(crate) const MFA_TOKEN_COLUMNS: &str = "token_hash, user_id, device_name, device_platform, \
-    device_app_version, client_id, created_at, expires_at, attempts_left";
+    device_app_version, client_id, created_at, expires_at, attempts_left, dpop_jkt";
 
 /// A row of `mfa_tokens` as read.
 pub(crate) type MfaTokenRow = (
@@ -112,12 +112,23 @@ pub(crate) type MfaTokenRow = (
     i64,
     i64,
     i64,
+    Option<String>,
 );
 
 /// Builds the record from a row; a corrupt user id is a storage error, not a panic.
 pub(crate) fn mfa_token_from_row(row: MfaTokenRow) -> StorageResult<MfaTokenRecord> {
-    let (token_hash, user, name, platform, app_version, client_id, created, expires, attempts) =
-        row;
+    let (
+        token_hash,
+        user,
+        name,
+        platform,
+        app_version,
+        client_id,
+        created,
+        expires,
+        attempts,
+        dpop_jkt,
+    ) = row;
     Ok(MfaTokenRecord {
         token_hash,
         user_id: Uuid::parse_str(&user)
@@ -131,6 +142,7 @@ pub(crate) fn mfa_token_from_row(row: MfaTokenRow) -> StorageResult<MfaTokenReco
         created_at: created,
         expires_at: expires,
         attempts_left: attempts,
+        dpop_jkt,
     })
 }
 

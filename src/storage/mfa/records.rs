@@ -33,6 +33,9 @@ pub struct MfaTokenRecord {
     pub expires_at: UnixTime,
     /// Wrong codes still tolerated.
     pub attempts_left: i64,
+    /// The DPoP key the sign-in proved possession of, if any: the MFA step must prove the same
+    /// key, and the session is bound to it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Proof of the second factor, ready to be burnt atomically.

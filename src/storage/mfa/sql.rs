@@ -207,7 +207,7 @@ macro_rules! impl_mfa_store {
                 .execute(&self.pool)
                 .await?;
                 sqlx::query(&format!(
-                    "INSERT INTO mfa_tokens ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO mfa_tokens ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     $crate::storage::mfa::MFA_TOKEN_COLUMNS
                 ))
                 .bind(&t.token_hash)
@@ -219,6 +219,7 @@ macro_rules! impl_mfa_store {
                 .bind(t.created_at)
                 .bind(t.expires_at)
                 .bind(t.attempts_left)
+                .bind(&t.dpop_jkt)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

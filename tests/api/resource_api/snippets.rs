@@ -211,6 +211,7 @@ async fn python_and_node_snippets_verify_a_live_tokends_tokens() {
         client_id: "tokend",
         scope: "photos:read",
         audience: None,
+        dpop_jkt: None,
     };
     let (expired, _) = app
         .state

@@ -176,6 +176,7 @@ async fn foreign_forged_and_expired_tokens_are_401() {
         client_id: "tokend",
         scope: "photos:read",
         audience: None,
+        dpop_jkt: None,
     };
     let (expired, _) = app
         .state
