@@ -8,6 +8,7 @@ mod admin;
 mod admin_api;
 mod cluster;
 mod deploy;
+mod dpop;
 mod errors;
 mod flow;
 mod introspection;

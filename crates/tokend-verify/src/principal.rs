@@ -133,6 +133,15 @@ impl Principal {
         self.rate_limit
     }
 
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`), if any; the layer has
+    /// then checked the request's proof against it.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.claims
+            .as_ref()
+            .and_then(|c| c.cnf.as_ref())
+            .map(|cnf| cnf.jkt.as_str())
+    }
+
     /// The JWT's claims, when the caller presented a JWT (not for introspected service tokens).
     pub fn claims(&self) -> Option<&AccessClaims> {
         self.claims.as_ref()
@@ -157,16 +166,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 /// Two tokens, or a repeated header, are refused: RFC 6750 section 2 forbids more than one
 /// method per request, and guessing which one was meant invites confusion.
 pub(crate) fn presented_token(headers: &HeaderMap) -> Result<&str, AuthRejection> {
+    presented_credentials(headers).map(|(token, _)| token)
+}
+
+/// The one token a request presents, and whether it came with the `DPoP` scheme (RFC 9449
+/// section 7.1) rather than `Bearer` or `X-API-Key`.
+pub(crate) fn presented_credentials(headers: &HeaderMap) -> Result<(&str, bool), AuthRejection> {
     let malformed = AuthRejection::Invalid(VerifyError::Malformed);
-    let mut bearer = None;
+    let mut authorization = None;
     for value in headers.get_all(AUTHORIZATION) {
         let value = value.to_str().map_err(|_| malformed.clone())?;
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        if scheme.eq_ignore_ascii_case("bearer") {
-            if bearer.is_some() {
+        let dpop = scheme.eq_ignore_ascii_case("dpop");
+        if scheme.eq_ignore_ascii_case("bearer") || dpop {
+            if authorization.is_some() {
                 return Err(malformed);
             }
-            bearer = Some(rest.trim());
+            authorization = Some((rest.trim(), dpop));
         }
     }
     let mut api_keys = headers.get_all(&X_API_KEY).iter();
@@ -175,11 +191,12 @@ pub(crate) fn presented_token(headers: &HeaderMap) -> Result<&str, AuthRejection
         (None, _) => None,
         (Some(_), Some(_)) => return Err(malformed),
     };
-    match (bearer, api_key) {
+    match (authorization, api_key) {
         (None, None) => Err(AuthRejection::Missing),
         (Some(_), Some(_)) => Err(malformed),
-        (Some(""), None) | (None, Some("")) => Err(malformed),
-        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (Some(("", _)), None) | (None, Some("")) => Err(malformed),
+        (Some(presented), None) => Ok(presented),
+        (None, Some(token)) => Ok((token, false)),
     }
 }
 

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use crate::dpop::DpopError;
 use crate::VerifyError;
 
 /// Why a request was refused before its handler ran.
@@ -42,6 +43,12 @@ pub enum AuthRejection {
         /// Seconds until the next request is allowed.
         retry_after: u64,
     },
+    /// A DPoP-bound token came with a missing or failing proof: 401 `invalid_dpop_proof`, with
+    /// `WWW-Authenticate: DPoP error="invalid_dpop_proof"` (RFC 9449 section 7.1).
+    Dpop(DpopError),
+    /// A DPoP-bound token sent as `Bearer`, or a bearer token sent with the `DPoP` scheme: 401
+    /// `unauthorized`, `WWW-Authenticate: DPoP error="invalid_token"`.
+    DpopScheme,
 }
 
 impl AuthRejection {
@@ -54,13 +61,19 @@ impl AuthRejection {
             Self::IpNotAllowed => "ip_not_allowed",
             Self::TooLarge { .. } => "request_too_large",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Dpop(_) => "invalid_dpop_proof",
+            Self::DpopScheme => "unauthorized",
         }
     }
 
     /// The HTTP status this refusal renders with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Missing | Self::Invalid(_) | Self::Inactive => StatusCode::UNAUTHORIZED,
+            Self::Missing
+            | Self::Invalid(_)
+            | Self::Inactive
+            | Self::Dpop(_)
+            | Self::DpopScheme => StatusCode::UNAUTHORIZED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::IpNotAllowed => StatusCode::FORBIDDEN,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,6 +99,11 @@ impl fmt::Display for AuthRejection {
             Self::RateLimited { retry_after } => write!(
                 f,
                 "The token's request budget is spent; retry in {retry_after} seconds."
+            ),
+            Self::Dpop(err) => err.fmt(f),
+            Self::DpopScheme => f.write_str(
+                "The token and the scheme disagree: a DPoP-bound token is sent as \
+                 `Authorization: DPoP` with a proof, any other as `Bearer`.",
             ),
         }
     }
@@ -122,6 +140,12 @@ impl IntoResponse for AuthRejection {
             }
             Self::RateLimited { retry_after } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            Self::Dpop(_) => {
+                headers.insert(WWW_AUTHENTICATE, dpop_challenge("invalid_dpop_proof"));
+            }
+            Self::DpopScheme => {
+                headers.insert(WWW_AUTHENTICATE, dpop_challenge("invalid_token"));
             }
             Self::IpNotAllowed | Self::TooLarge { .. } => {}
         }
@@ -167,6 +191,13 @@ impl IntoResponse for ScopeRejection {
         }
         response
     }
+}
+
+/// The `WWW-Authenticate: DPoP` challenge, naming the algorithms proofs may use.
+fn dpop_challenge(error: &str) -> HeaderValue {
+    let algs = crate::dpop::DPOP_ALGS.join(" ");
+    HeaderValue::from_str(&format!("DPoP error=\"{error}\", algs=\"{algs}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("DPoP"))
 }
 
 /// `{"error":{"code","message","details"}}`, `details` only when it has members.

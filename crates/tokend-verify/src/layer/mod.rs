@@ -24,7 +24,8 @@ use tower_service::Service;
 pub use scope::{RequireScope, RequireScopeService};
 
 use crate::client_ip::{allowed, TrustedProxies};
-use crate::principal::presented_token;
+use crate::dpop::{check_proof, DpopError, JtiCache, ProofContext};
+use crate::principal::{presented_credentials, presented_token};
 use crate::rejection::AuthRejection;
 #[cfg(feature = "remote")]
 use crate::{IntrospectError, Introspector, RemoteError, RemoteVerifier};
@@ -91,6 +92,8 @@ pub struct TokendAuth {
     introspector: Option<Introspector>,
     proxies: Arc<TrustedProxies>,
     rates: Arc<TokenRateLimits>,
+    public_url: Option<Arc<str>>,
+    jtis: Arc<JtiCache>,
 }
 
 impl TokendAuth {
@@ -127,7 +130,19 @@ impl TokendAuth {
             introspector: None,
             proxies: Arc::default(),
             rates: Arc::default(),
+            public_url: None,
+            jtis: Arc::default(),
         }
+    }
+
+    /// The URL clients use to reach this API (`https://photos.example.com`, with a path prefix
+    /// if a proxy adds one), which DPoP proofs name in `htu`: the request path is appended to
+    /// it. Without it the URL is rebuilt from the `Host` header, with the scheme of a trusted
+    /// proxy's `X-Forwarded-Proto` (else `http`).
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        let url: String = url.into();
+        self.public_url = Some(Arc::from(url.trim_end_matches('/')));
+        self
     }
 
     /// Accepts opaque service tokens, checked by this introspector.
@@ -161,12 +176,102 @@ impl TokendAuth {
     }
 
     /// Authenticates the token in `headers` (`Authorization: Bearer` or `X-API-Key`), without
-    /// the allowlist and size checks the layer adds; for code outside an axum router.
+    /// the allowlist and size checks the layer adds; for code outside an axum router. A
+    /// DPoP-bound token is refused here, since its proof needs the request's method and URL:
+    /// use [`authenticate_request`](Self::authenticate_request) for those.
     ///
     /// # Errors
     /// The [`AuthRejection`] to answer with.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthRejection> {
-        let token = presented_token(headers)?;
+        let principal = self.principal(presented_token(headers)?).await?;
+        if principal.dpop_jkt().is_some() {
+            return Err(AuthRejection::DpopScheme);
+        }
+        Ok(principal)
+    }
+
+    /// Authenticates a request, checking the DPoP proof of a bound token (RFC 9449 section 7):
+    /// `Authorization: DPoP` with a `DPoP` header whose proof is signed by the key `cnf.jkt`
+    /// names, for this method and URL, over this token (`ath`), fresh (`iat`) and never seen
+    /// before by this process (`jti`). A bound token sent as `Bearer` is refused, and so is
+    /// an unbound one sent as `DPoP`.
+    ///
+    /// # Errors
+    /// The [`AuthRejection`] to answer with.
+    pub async fn authenticate_request(
+        &self,
+        parts: &axum::http::request::Parts,
+    ) -> Result<Principal, AuthRejection> {
+        let (token, dpop_scheme) = presented_credentials(&parts.headers)?;
+        let principal = self.principal(token).await?;
+        match (principal.dpop_jkt(), dpop_scheme) {
+            (None, false) => Ok(principal),
+            (Some(jkt), true) => {
+                self.check_dpop(parts, token, jkt)?;
+                Ok(principal)
+            }
+            _ => Err(AuthRejection::DpopScheme),
+        }
+    }
+
+    fn check_dpop(
+        &self,
+        parts: &axum::http::request::Parts,
+        token: &str,
+        jkt: &str,
+    ) -> Result<(), AuthRejection> {
+        let mut proofs = parts.headers.get_all("dpop").iter();
+        let proof = match (proofs.next(), proofs.next()) {
+            (Some(value), None) => value
+                .to_str()
+                .map_err(|_| AuthRejection::Dpop(DpopError::Missing))?,
+            _ => return Err(AuthRejection::Dpop(DpopError::Missing)),
+        };
+        let url = self.request_url(parts);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let ctx = ProofContext::new(parts.method.as_str(), &url, now).with_access_token(token);
+        let verified = check_proof(proof.trim(), &ctx).map_err(AuthRejection::Dpop)?;
+        if verified.jkt != jkt {
+            return Err(AuthRejection::Dpop(DpopError::KeyMismatch));
+        }
+        let horizon = verified.replay_horizon(&ctx) + ctx.max_skew_secs;
+        self.jtis
+            .check_and_record(&verified, horizon, now)
+            .map_err(AuthRejection::Dpop)
+    }
+
+    /// The URL the client addressed: see [`with_public_url`](Self::with_public_url).
+    fn request_url(&self, parts: &axum::http::request::Parts) -> String {
+        let path = parts.uri.path();
+        if let Some(base) = &self.public_url {
+            return format!("{base}{path}");
+        }
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        let proxied = peer.is_some_and(|p| self.proxies.contains(p.0.ip()));
+        let scheme = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| proxied)
+            .map_or("http", |v| {
+                if v.trim().eq_ignore_ascii_case("https") {
+                    "https"
+                } else {
+                    "http"
+                }
+            });
+        let host = parts
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+        format!("{scheme}://{host}{path}")
+    }
+
+    async fn principal(&self, token: &str) -> Result<Principal, AuthRejection> {
         #[cfg(feature = "remote")]
         {
             let prefix = self.introspector.as_ref().map_or(
@@ -210,7 +315,7 @@ impl TokendAuth {
         S: Service<Request, Response = Response, Error = Infallible>,
     {
         let (mut parts, body) = request.into_parts();
-        let principal = match self.authenticate(&parts.headers).await {
+        let principal = match self.authenticate_request(&parts).await {
             Ok(principal) => principal,
             Err(refusal) => return refusal.into_response(),
         };
