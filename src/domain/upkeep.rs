@@ -51,5 +51,10 @@ impl Tokend {
         self.reset_limiter.retain_recent();
         self.token_rates.retain_recent();
         self.flush_service_token_usage().await;
+        // DPoP proof ids outlive their window by at most a minute: the table stays at about a
+        // minute's worth of proofs.
+        if let Err(e) = self.store.purge_dpop_proofs(self.clock.now()).await {
+            tracing::warn!(error = %e, "could not purge spent DPoP proof ids");
+        }
     }
 }

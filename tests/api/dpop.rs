@@ -25,6 +25,7 @@ both_backends!(
     a_proof_replayed_on_another_node_is_refused,
     the_mfa_step_must_prove_the_sign_in_key,
     the_standard_token_endpoint_needs_the_key_too,
+    spent_proof_ids_are_purged_once_their_window_passed,
 );
 
 fn url(app: &TestApp, path: &str) -> String {
@@ -527,4 +528,26 @@ async fn the_standard_token_endpoint_needs_the_key_too(b: Backend) {
         claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
         key.jkt()
     );
+}
+
+async fn spent_proof_ids_are_purged_once_their_window_passed(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let key = DpopSigner::generate_es256().unwrap();
+    let p = proof(&app, &key, "POST", "/v1/auth/sign_in");
+    let r = post_with(&app, "/v1/auth/sign_in", sign_in_body(&ana), Some(&p)).await;
+    let body: Value = r.json().await.unwrap();
+    bound_refresh(&app, body["refresh_token"].as_str().unwrap(), ana.account, &key).await;
+    // Inside the window nothing may go: the ids still refuse replays after the upkeep.
+    app.state.upkeep().await;
+    assert_bad_proof(post_with(&app, "/v1/auth/sign_in", sign_in_body(&ana), Some(&p)).await).await;
+    // After it, the minute's upkeep deletes both rows (sign-in and refresh).
+    app.clock.advance(120);
+    app.state.upkeep().await;
+    let left = app.state.store.purge_dpop_proofs(app.clock.now()).await.unwrap();
+    assert_eq!(left, 0, "upkeep left {left} rows");
+    // And the store's purge does count what it deletes.
+    bound_sign_in(&app, &ana, &key).await;
+    app.clock.advance(120);
+    assert_eq!(app.state.store.purge_dpop_proofs(app.clock.now()).await.unwrap(), 1);
 }
