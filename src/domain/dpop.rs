@@ -83,20 +83,21 @@ impl Tokend {
         Ok(())
     }
 
-    /// Refuses a refresh of a session bound to `jkt` whose proof is missing, invalid or by
-    /// another key, with an audit row (at most one per session a minute, so a thief retrying
-    /// cannot fill the trail).
+    /// Refuses a refresh of a session bound to `jkt` whose proof (`presented`, as
+    /// [`Self::token_endpoint_proof`] judged it) is missing, invalid or by another key, with an
+    /// audit row (at most one per session a minute, so a thief retrying cannot fill the trail).
     pub(crate) async fn bound_refresh_proof(
         &self,
-        input: &DpopInput,
+        presented: Result<Option<VerifiedProof>>,
         jkt: &str,
         session: uuid::Uuid,
         user: uuid::Uuid,
         ip: std::net::IpAddr,
-    ) -> Result<VerifiedProof> {
-        let outcome = match self.token_endpoint_proof(input, true).await {
-            Ok(Some(proof)) if proof.jkt == jkt => return Ok(proof),
-            Ok(_) => dpop_error(DpopAt::TokenEndpoint, DpopError::KeyMismatch),
+    ) -> Result<()> {
+        let outcome = match presented {
+            Ok(Some(proof)) if proof.jkt == jkt => return Ok(()),
+            Ok(Some(_)) => dpop_error(DpopAt::TokenEndpoint, DpopError::KeyMismatch),
+            Ok(None) => dpop_error(DpopAt::TokenEndpoint, DpopError::Missing),
             // Asking for a fresh nonce is part of the protocol, not an attack.
             Err(e @ Error::UseDpopNonce { .. }) => return Err(e),
             Err(e) => e,

@@ -18,12 +18,12 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::scopes::{join_scopes, split_scopes};
 use super::dpop::DpopInput;
+use super::scopes::{join_scopes, split_scopes};
 use crate::crypto::jwt::AccessGrant;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
-use crate::storage::{ClientRecord, SessionLiveness, SessionRecord};
+use crate::storage::{ClientRecord, Rotation, SessionLiveness, SessionRecord};
 
 /// Default `client_id` claim when the device named none.
 pub const DEFAULT_CLIENT_ID: &str = "tokend";
@@ -128,6 +128,16 @@ impl Tokend {
             .open(&req.refresh_token)
             .ok_or(Error::InvalidRefreshToken)?;
         let now = self.clock.now();
+        // A proof is checked (and its jti spent) once, whichever path decides the refresh.
+        let presented = self.token_endpoint_proof(dpop, false).await;
+        if client.is_none() && req.resource.is_none() {
+            if let Ok(proof) = &presented {
+                let proof_jkt = proof.as_ref().map(|p| p.jkt.clone());
+                if let Some(answer) = self.rotate_in_one(&req, &claim, proof_jkt, ip, now).await? {
+                    return Ok(answer);
+                }
+            }
+        }
         let mut session = self.live_session(claim.session, now).await?;
         if let Some(client) = client {
             if session.client_id.as_deref() != Some(client.client_id.as_str()) {
@@ -137,14 +147,11 @@ impl Tokend {
         // Before classifying: without the key, an old token must not even reveal reuse.
         let proof_key = match session.dpop_jkt.as_deref() {
             Some(jkt) => {
-                self.bound_refresh_proof(dpop, jkt, session.id, session.user_id, ip)
+                self.bound_refresh_proof(presented, jkt, session.id, session.user_id, ip)
                     .await?;
                 Some(jkt.to_string())
             }
-            None => self
-                .token_endpoint_proof(dpop, false)
-                .await?
-                .map(|proof| proof.jkt),
+            None => presented?.map(|proof| proof.jkt),
         };
         let mut attempt = self.classify(&session, claim.generation, now)?;
         if let Presented::Reused = attempt {
@@ -190,16 +197,87 @@ impl Tokend {
                 }
             }
         }
+        self.token_response(
+            &session,
+            &req,
+            scope,
+            audience.as_deref(),
+            proof_key.as_deref(),
+            now,
+        )
+    }
+
+    /// The common refresh (the live token, no client or audience to check) in one statement:
+    /// the rotation's `UPDATE` checks liveness, user, membership, role and DPoP binding itself.
+    /// `None` when any check fails, for the full path to find out which and answer for it.
+    async fn rotate_in_one(
+        &self,
+        req: &TokenRequest,
+        claim: &crate::crypto::refresh::RefreshClaim,
+        proof_jkt: Option<String>,
+        ip: IpAddr,
+        now: crate::clock::UnixTime,
+    ) -> Result<Option<TokenResponse>> {
+        // Only roles whose scopes cover the request may pass, so a refused scope never spends.
+        let roles = match req.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+            None => None,
+            Some(requested) => {
+                let wanted = split_scopes(requested);
+                let roles: Vec<String> = self
+                    .vocabulary
+                    .roles()
+                    .filter(|role| {
+                        let held = self.vocabulary.role(role).cloned().unwrap_or_default();
+                        self.vocabulary.narrow(wanted.clone(), &held).is_ok()
+                    })
+                    .map(str::to_string)
+                    .collect();
+                if roles.is_empty() {
+                    return Ok(None);
+                }
+                Some(roles)
+            }
+        };
+        let rotation = Rotation {
+            id: claim.session,
+            generation: claim.generation,
+            account: req.account_uuid,
+            roles,
+            proof_jkt,
+            now,
+            ip: ip.to_string(),
+            liveness: self.session_liveness(now),
+        };
+        let Some(rotated) = self.store.rotate_refresh(&rotation).await? else {
+            return Ok(None);
+        };
+        let scope = self.grant_scopes(&rotated.role, req.scope.as_deref())?;
+        let key = rotated.session.dpop_jkt.clone().or(rotation.proof_jkt);
+        self.token_response(&rotated.session, req, scope, None, key.as_deref(), now)
+            .map(Some)
+    }
+
+    /// The successor refresh token and a new access token for a session just rotated (or
+    /// re-derived within the grace window).
+    fn token_response(
+        &self,
+        session: &SessionRecord,
+        req: &TokenRequest,
+        scope: String,
+        audience: Option<&str>,
+        dpop_jkt: Option<&str>,
+        now: crate::clock::UnixTime,
+    ) -> Result<TokenResponse> {
         let successor = self.refresh_tokens.derive(session.id, session.generation);
         let client_id = session.client_id.as_deref().unwrap_or(DEFAULT_CLIENT_ID);
         let grant = AccessGrant {
-            user: user.id,
+            user: session.user_id,
             session: session.id,
             account: req.account_uuid,
             client_id,
             scope: &scope,
-            audience: audience.as_deref(),
-            dpop_jkt: proof_key.as_deref(),
+            audience,
+            dpop_jkt,
         };
         let (access_token, _) = self
             .access_tokens
@@ -207,7 +285,7 @@ impl Tokend {
             .map_err(Error::internal)?;
         Ok(TokenResponse {
             access_token,
-            token_type: if proof_key.is_some() { "DPoP" } else { "Bearer" },
+            token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.access_tokens.ttl_secs(),
             refresh_token: successor.expose().to_string(),
             account_uuid: req.account_uuid,

@@ -14,6 +14,7 @@ mod records;
 mod service_tokens;
 mod sql;
 pub mod sqlite;
+mod sqlite_writer;
 
 use std::sync::Arc;
 
@@ -42,6 +43,39 @@ pub struct SessionLiveness {
     pub idle_cutoff: UnixTime,
     /// Sessions created before this are past their absolute lifetime.
     pub absolute_cutoff: UnixTime,
+}
+
+/// A refresh's compare-and-swap with every check that decides it folded in: the session `id` at
+/// `generation`, live, of an enabled user who is a member of `account` with one of `roles`
+/// (any role when `None`), and bound to no DPoP key or to `proof_jkt`.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// Session.
+    pub id: Uuid,
+    /// The generation the presented token stands for.
+    pub generation: i64,
+    /// The account asked for.
+    pub account: Uuid,
+    /// Roles whose scopes cover the request; `None` for any.
+    pub roles: Option<Vec<String>>,
+    /// The key of the request's valid DPoP proof, if it carried one.
+    pub proof_jkt: Option<String>,
+    /// Time of the rotation.
+    pub now: UnixTime,
+    /// Client address, recorded on the session.
+    pub ip: String,
+    /// Liveness cut-offs at `now`.
+    pub liveness: SessionLiveness,
+}
+
+/// What a successful [`Rotation`] returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Rotated {
+    /// The session after the rotation (its generation is the successor's).
+    #[sqlx(flatten)]
+    pub session: SessionRecord,
+    /// The user's role in the account.
+    pub role: String,
 }
 
 /// How full the connection pool is.
@@ -161,6 +195,11 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
         ip: &str,
         liveness: SessionLiveness,
     ) -> StorageResult<bool>;
+    /// The whole of a common refresh in one statement (one round trip; on SQLite, one writer
+    /// that commits several rotations with one fsync): see [`Rotation`]. `None` when any of its
+    /// conditions fails; the caller then reads the session and decides why (spent within the
+    /// grace window, reuse, expiry, membership, binding).
+    async fn rotate_refresh(&self, rotation: &Rotation) -> StorageResult<Option<Rotated>>;
     /// Revokes one session; false when it was already revoked or does not exist.
     async fn revoke_session(
         &self,

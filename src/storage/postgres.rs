@@ -39,6 +39,15 @@ impl PgStore {
             .await?;
         Ok(Self { pool })
     }
+
+    /// One statement, one round trip: PostgreSQL's row lock makes the conditional `UPDATE`
+    /// atomic, and concurrent rotations of different sessions never wait on each other.
+    async fn run_rotation(
+        &self,
+        rotation: &super::Rotation,
+    ) -> StorageResult<Option<super::Rotated>> {
+        Self::rotate_on(&self.pool, rotation).await
+    }
 }
 
 impl_store!(PgStore, "./migrations/postgres", "BEGIN");

@@ -10,10 +10,59 @@ pub(crate) const SESSION_COLUMNS: &str = "id, user_id, device_name, device_platf
     device_app_version, client_id, generation, rotated_at, created_at, last_used_at, last_ip, \
     revoked_at, revoked_reason, dpop_jkt";
 
+/// The statement of a [`crate::storage::Rotation`] with `roles` role placeholders (`$9`…): the
+/// conditional `UPDATE` of rotation with the session's liveness, the user, the membership and the
+/// DPoP binding checked inside it, returning the session and the role.
+pub(crate) fn rotation_sql(roles: usize) -> String {
+    let role_filter = if roles == 0 {
+        String::new()
+    } else {
+        let list: Vec<String> = (0..roles).map(|i| format!("${}", 9 + i)).collect();
+        format!(" AND m.role IN ({})", list.join(", "))
+    };
+    format!(
+        "UPDATE sessions SET generation = generation + 1, rotated_at = $3, last_used_at = $3, \
+         last_ip = $4 \
+         WHERE id = $1 AND generation = $2 AND revoked_at IS NULL \
+         AND last_used_at >= $5 AND created_at >= $6 \
+         AND (dpop_jkt IS NULL OR dpop_jkt = $7) \
+         AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
+         AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = sessions.user_id \
+         AND m.account_id = $8{role_filter}) \
+         RETURNING {SESSION_COLUMNS}, (SELECT m.role FROM memberships m \
+         WHERE m.user_id = sessions.user_id AND m.account_id = $8) AS role"
+    )
+}
+
 /// Implements [`crate::storage::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
     ($store:ty, $migrations:literal, $begin_write:literal) => {
         impl $store {
+            /// One statement for [`crate::storage::CoreStore::rotate_refresh`], on any executor
+            /// (the pool, or the SQLite writer's transaction).
+            pub(crate) async fn rotate_on<'e, E>(
+                exec: E,
+                r: &$crate::storage::Rotation,
+            ) -> $crate::storage::StorageResult<Option<$crate::storage::Rotated>>
+            where
+                E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
+            {
+                let sql = $crate::storage::sql::rotation_sql(r.roles.as_ref().map_or(0, Vec::len));
+                let mut q = sqlx::query_as::<_, $crate::storage::Rotated>(&sql)
+                    .bind(r.id.to_string())
+                    .bind(r.generation)
+                    .bind(r.now)
+                    .bind(&r.ip)
+                    .bind(r.liveness.idle_cutoff)
+                    .bind(r.liveness.absolute_cutoff)
+                    .bind(&r.proof_jkt)
+                    .bind(r.account.to_string());
+                for role in r.roles.iter().flatten() {
+                    q = q.bind(role);
+                }
+                Ok(q.fetch_optional(exec).await?)
+            }
+
             async fn begin_write(
                 &self,
             ) -> $crate::storage::StorageResult<sqlx::Transaction<'static, <$store as HasDb>::Db>>
@@ -317,6 +366,13 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn rotate_refresh(
+                &self,
+                rotation: &$crate::storage::Rotation,
+            ) -> StorageResult<Option<$crate::storage::Rotated>> {
+                self.run_rotation(rotation).await
             }
 
             async fn revoke_session(

@@ -28,6 +28,7 @@ use crate::clock::UnixTime;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    rotations: super::sqlite_writer::RotationWriter,
 }
 
 impl HasDb for SqliteStore {
@@ -49,7 +50,16 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let rotations = super::sqlite_writer::RotationWriter::spawn(pool.clone());
+        Ok(Self { pool, rotations })
+    }
+
+    /// Through the one writer, which commits the rotations queued meanwhile together.
+    async fn run_rotation(
+        &self,
+        rotation: &super::Rotation,
+    ) -> StorageResult<Option<super::Rotated>> {
+        self.rotations.rotate(rotation.clone()).await
     }
 }
 

@@ -59,7 +59,12 @@ async fn bound_sign_in(app: &TestApp, seeded: &Seeded, key: &DpopSigner) -> Stri
     body["refresh_token"].as_str().unwrap().to_string()
 }
 
-async fn refresh_with(app: &TestApp, token: &str, account: uuid::Uuid, p: Option<&str>) -> Response {
+async fn refresh_with(
+    app: &TestApp,
+    token: &str,
+    account: uuid::Uuid,
+    p: Option<&str>,
+) -> Response {
     post_with(
         app,
         "/v1/auth/token",
@@ -178,7 +183,9 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(b: Backend) {
     assert_eq!(answer["cnf"], json!({"jkt": key.jkt()}));
 
     // Metadata names the proof algorithms.
-    let meta = app.get_json("/.well-known/oauth-authorization-server").await;
+    let meta = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(
         meta["dpop_signing_alg_values_supported"],
         json!(["ES256", "EdDSA"])
@@ -228,9 +235,18 @@ async fn bad_proofs_at_refresh_change_nothing(b: Backend) {
 
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no proof", None),
-        ("another key", Some(proof(&app, &other, "POST", "/v1/auth/token"))),
-        ("wrong htm", Some(proof(&app, &key, "PUT", "/v1/auth/token"))),
-        ("wrong htu", Some(proof(&app, &key, "POST", "/oauth2/token"))),
+        (
+            "another key",
+            Some(proof(&app, &other, "POST", "/v1/auth/token")),
+        ),
+        (
+            "wrong htm",
+            Some(proof(&app, &key, "PUT", "/v1/auth/token")),
+        ),
+        (
+            "wrong htu",
+            Some(proof(&app, &key, "POST", "/oauth2/token")),
+        ),
         (
             "old iat",
             Some(key.proof("POST", &htu, None, None, now - 600).unwrap()),
@@ -244,7 +260,10 @@ async fn bad_proofs_at_refresh_change_nothing(b: Backend) {
         let r = refresh_with(&app, &refresh, ana.account, p.as_deref()).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{what}");
         let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "invalid_dpop_proof", "{what}: {body}");
+        assert_eq!(
+            body["error"]["code"], "invalid_dpop_proof",
+            "{what}: {body}"
+        );
     }
     // Two DPoP headers are refused too.
     let r = app
@@ -295,7 +314,13 @@ async fn a_stolen_old_refresh_token_without_the_key_leaves_the_session_alive(b: 
         kind: Some("refresh_token.reused".into()),
         ..filter
     };
-    assert!(app.state.store.list_audit(&reused, None, 10).await.unwrap().is_empty());
+    assert!(app
+        .state
+        .store
+        .list_audit(&reused, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // With the key, the same replay is reuse, as for any session.
     let p = proof(&app, &key, "POST", "/v1/auth/token");
     assert_error(
@@ -314,7 +339,10 @@ async fn a_bound_access_token_is_refused_as_bearer(b: Backend) {
     let (access, _) = bound_refresh(&app, &refresh, ana.account, &key).await;
 
     let r = app.get_bearer("/v1/me", &access).await;
-    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(challenge.starts_with("DPoP "), "{challenge}");
     assert!(challenge.contains("algs=\"ES256 EdDSA\""), "{challenge}");
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
@@ -335,19 +363,31 @@ async fn a_bound_access_token_is_refused_as_bearer(b: Backend) {
     let me = url(&app, "/v1/me");
     let other = DpopSigner::generate_es256().unwrap();
     let replayed = key.proof("GET", &me, Some(&access), None, now).unwrap();
-    assert_eq!(send(Some(replayed.clone())).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        send(Some(replayed.clone())).await.unwrap().status(),
+        StatusCode::OK
+    );
     for p in [
         None,
         Some(key.proof("GET", &me, None, None, now).unwrap()),
         Some(other.proof("GET", &me, Some(&access), None, now).unwrap()),
         Some(
-            key.proof("GET", &url(&app, "/v1/auth/sessions"), Some(&access), None, now)
-                .unwrap(),
+            key.proof(
+                "GET",
+                &url(&app, "/v1/auth/sessions"),
+                Some(&access),
+                None,
+                now,
+            )
+            .unwrap(),
         ),
         Some(replayed),
     ] {
         let r = send(p).await.unwrap();
-        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+        let challenge = r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(
             challenge.starts_with("DPoP error=\"invalid_dpop_proof\""),
             "{challenge}"
@@ -375,10 +415,17 @@ async fn required_proofs_and_unbound_sessions(b: Backend) {
     let r = refresh_with(&app, next, ana.account, Some(&p)).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["token_type"], "DPoP");
-    assert_eq!(claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"], key.jkt());
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.jkt()
+    );
     let next = body["refresh_token"].as_str().unwrap();
     let r = app.refresh(next, ana.account).await;
-    assert_eq!(r.status(), StatusCode::OK, "the session itself stays unbound");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the session itself stays unbound"
+    );
 
     let app = spawn_app_with(b, &[("TOKEND_DPOP_REQUIRED", "true")]).await;
     let ana = app.seed_user("ana@example.com", "owner").await;
@@ -409,7 +456,10 @@ async fn nonces_round_trip(b: Backend) {
         .unwrap();
     let r = post_with(&app, "/v1/auth/sign_in", sign_in_body(&ana), Some(&p)).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers().contains_key("dpop-nonce"), "a fresh nonce each time");
+    assert!(
+        r.headers().contains_key("dpop-nonce"),
+        "a fresh nonce each time"
+    );
     let body: Value = r.json().await.unwrap();
     let refresh = body["refresh_token"].as_str().unwrap();
     // The refresh needs a nonce too, and the error carries one.
@@ -420,13 +470,25 @@ async fn nonces_round_trip(b: Backend) {
     // An expired nonce: asked for a new one.
     app.clock.advance(600);
     let stale = key
-        .proof("POST", &url(&app, "/v1/auth/token"), None, Some(&nonce), app.clock.now())
+        .proof(
+            "POST",
+            &url(&app, "/v1/auth/token"),
+            None,
+            Some(&nonce),
+            app.clock.now(),
+        )
         .unwrap();
     let r = refresh_with(&app, refresh, ana.account, Some(&stale)).await;
     let fresh = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
     assert_error(r, StatusCode::BAD_REQUEST, "use_dpop_nonce").await;
     let p = key
-        .proof("POST", &url(&app, "/v1/auth/token"), None, Some(&fresh), app.clock.now())
+        .proof(
+            "POST",
+            &url(&app, "/v1/auth/token"),
+            None,
+            Some(&fresh),
+            app.clock.now(),
+        )
         .unwrap();
     let r = refresh_with(&app, refresh, ana.account, Some(&p)).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -518,9 +580,12 @@ async fn the_standard_token_endpoint_needs_the_key_too(b: Backend) {
     };
     let r = send(form(&refresh), None).await.unwrap();
     assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
-    let r = send(form(&refresh), Some(proof(&app, &key, "POST", "/oauth2/token")))
-        .await
-        .unwrap();
+    let r = send(
+        form(&refresh),
+        Some(proof(&app, &key, "POST", "/oauth2/token")),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["token_type"], "DPoP");
@@ -537,17 +602,35 @@ async fn spent_proof_ids_are_purged_once_their_window_passed(b: Backend) {
     let p = proof(&app, &key, "POST", "/v1/auth/sign_in");
     let r = post_with(&app, "/v1/auth/sign_in", sign_in_body(&ana), Some(&p)).await;
     let body: Value = r.json().await.unwrap();
-    bound_refresh(&app, body["refresh_token"].as_str().unwrap(), ana.account, &key).await;
+    bound_refresh(
+        &app,
+        body["refresh_token"].as_str().unwrap(),
+        ana.account,
+        &key,
+    )
+    .await;
     // Inside the window nothing may go: the ids still refuse replays after the upkeep.
     app.state.upkeep().await;
     assert_bad_proof(post_with(&app, "/v1/auth/sign_in", sign_in_body(&ana), Some(&p)).await).await;
     // After it, the minute's upkeep deletes both rows (sign-in and refresh).
     app.clock.advance(120);
     app.state.upkeep().await;
-    let left = app.state.store.purge_dpop_proofs(app.clock.now()).await.unwrap();
+    let left = app
+        .state
+        .store
+        .purge_dpop_proofs(app.clock.now())
+        .await
+        .unwrap();
     assert_eq!(left, 0, "upkeep left {left} rows");
     // And the store's purge does count what it deletes.
     bound_sign_in(&app, &ana, &key).await;
     app.clock.advance(120);
-    assert_eq!(app.state.store.purge_dpop_proofs(app.clock.now()).await.unwrap(), 1);
+    assert_eq!(
+        app.state
+            .store
+            .purge_dpop_proofs(app.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
 }

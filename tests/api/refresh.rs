@@ -18,6 +18,7 @@ both_backends!(
     idle_session_expires,
     absolute_session_lifetime_ends_even_an_active_session,
     forged_and_garbage_refresh_tokens_are_rejected,
+    many_chains_rotating_at_once_stay_intact,
 );
 
 async fn token_of(r: reqwest::Response) -> Value {
@@ -218,4 +219,98 @@ async fn absolute_session_lifetime_ends_even_an_active_session(b: Backend) {
     app.clock.advance(11); // 101 s after sign-in, used 11 s ago
     app.assert_refresh_fails(&rt, ana.account, "invalid_refresh_token")
         .await;
+}
+
+/// Many sessions rotating at once (on SQLite they share write transactions: group commit), with
+/// a revoked session and a spent token mixed in: every live chain advances exactly one step per
+/// refresh, and the failures stay theirs.
+async fn many_chains_rotating_at_once_stay_intact(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        &[
+            ("TOKEND_REFRESH_GRACE_SECONDS", "0"),
+            ("TOKEND_SIGN_IN_PER_LOGIN_PER_MINUTE", "100"),
+            ("TOKEND_SIGN_IN_PER_IP_PER_MINUTE", "100"),
+        ],
+    )
+    .await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let mut chains = Vec::new();
+    for _ in 0..12 {
+        chains.push(app.first_refresh_token(&ana).await);
+    }
+    let revoked = app.first_refresh_token(&ana).await;
+    let r = app
+        .post(
+            "/v1/auth/sign_out",
+            serde_json::json!({"refresh_token": revoked}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let spent = app.first_refresh_token(&ana).await;
+    token_of(app.refresh(&spent, ana.account).await).await;
+
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(chains.len() + 2));
+    let mut tasks = Vec::new();
+    for start in chains.iter().cloned() {
+        let (client, url, barrier) = (
+            app.client.clone(),
+            app.url("/v1/auth/token"),
+            barrier.clone(),
+        );
+        let account = ana.account;
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut token = start;
+            let mut seen = Vec::new();
+            for _ in 0..5 {
+                let body = serde_json::json!({"refresh_token": token, "account_uuid": account});
+                let r = client.post(&url).json(&body).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let v: Value = r.json().await.unwrap();
+                token = v["refresh_token"].as_str().unwrap().to_string();
+                seen.push(token.clone());
+            }
+            seen
+        }));
+    }
+    let failing = |token: String, barrier: std::sync::Arc<tokio::sync::Barrier>| {
+        let (client, url) = (app.client.clone(), app.url("/v1/auth/token"));
+        let account = ana.account;
+        tokio::spawn(async move {
+            barrier.wait().await;
+            let body = serde_json::json!({"refresh_token": token, "account_uuid": account});
+            let r = client.post(&url).json(&body).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            (
+                status,
+                v["error"]["code"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    };
+    let revoked_task = failing(revoked, barrier.clone());
+    let spent_task = failing(spent, barrier.clone());
+    let mut all = HashSet::new();
+    for t in tasks {
+        let seen = t.await.unwrap();
+        assert_eq!(seen.len(), 5);
+        all.extend(seen);
+    }
+    assert_eq!(
+        all.len(),
+        12 * 5,
+        "every rotation produced its own successor"
+    );
+    assert_eq!(
+        revoked_task.await.unwrap(),
+        (
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token".to_string()
+        )
+    );
+    assert_eq!(
+        spent_task.await.unwrap(),
+        (StatusCode::UNAUTHORIZED, "refresh_token_reused".to_string())
+    );
 }
