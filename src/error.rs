@@ -124,7 +124,9 @@ pub enum Error {
     },
     /// A DPoP-bound access token sent as a bearer token (or a bearer token sent with the DPoP
     /// scheme): the scheme must match the token.
-    #[error("this access token is bound to a DPoP key: send it as Authorization: DPoP with a proof")]
+    #[error(
+        "this access token is bound to a DPoP key: send it as Authorization: DPoP with a proof"
+    )]
     DpopBoundToken,
     /// 401: service token deleted or deactivated.
     #[error("the token has been revoked")]

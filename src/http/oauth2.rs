@@ -124,10 +124,7 @@ impl IntoResponse for OAuthError {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(value) = self
-            .dpop_nonce
-            .and_then(|n| HeaderValue::from_str(&n).ok())
-        {
+        if let Some(value) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
             headers.insert(super::error::DPOP_NONCE, value);
         }
         response
@@ -231,9 +228,7 @@ pub async fn token(
                 scope: form.take("scope"),
                 resource: form.take("resource"),
             };
-            let answer = state
-                .refresh_for(request, Some(&client), ip, &dpop)
-                .await?;
+            let answer = state.refresh_for(request, Some(&client), ip, &dpop).await?;
             Ok(Json(answer).into_response())
         }
         GRANT_TOKEN_EXCHANGE => {

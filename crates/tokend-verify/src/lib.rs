@@ -112,9 +112,9 @@
 //! ```
 
 mod claims;
-pub mod dpop;
 #[cfg(feature = "axum")]
 mod client_ip;
+pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 mod layer;

@@ -210,10 +210,18 @@ async fn dpop_bound_tokens_need_a_proof_at_the_resource_api() {
         .post(app.url("/v1/auth/sign_in"))
         .header(
             "DPoP",
-            key.proof("POST", &format!("{issuer}/v1/auth/sign_in"), None, None, now())
-                .unwrap(),
+            key.proof(
+                "POST",
+                &format!("{issuer}/v1/auth/sign_in"),
+                None,
+                None,
+                now(),
+            )
+            .unwrap(),
         )
-        .json(&json!({"login": owner.login, "password": owner.password, "device": {"name": "Phone"}}))
+        .json(
+            &json!({"login": owner.login, "password": owner.password, "device": {"name": "Phone"}}),
+        )
         .send()
         .await
         .unwrap()
@@ -225,8 +233,14 @@ async fn dpop_bound_tokens_need_a_proof_at_the_resource_api() {
         .post(app.url("/v1/auth/token"))
         .header(
             "DPoP",
-            key.proof("POST", &format!("{issuer}/v1/auth/token"), None, None, now())
-                .unwrap(),
+            key.proof(
+                "POST",
+                &format!("{issuer}/v1/auth/token"),
+                None,
+                None,
+                now(),
+            )
+            .unwrap(),
         )
         .json(&json!({"refresh_token": signed["refresh_token"], "account_uuid": owner.account}))
         .send()
@@ -265,7 +279,10 @@ async fn dpop_bound_tokens_need_a_proof_at_the_resource_api() {
     for proof in [
         None,
         Some(good),
-        Some(key.proof("GET", &api.url("/tags"), Some(access), None, now()).unwrap()),
+        Some(
+            key.proof("GET", &api.url("/tags"), Some(access), None, now())
+                .unwrap(),
+        ),
         Some(key.proof("POST", &me, Some(access), None, now()).unwrap()),
         Some(other.proof("GET", &me, Some(access), None, now()).unwrap()),
         Some(key.proof("GET", &me, None, None, now()).unwrap()),

@@ -67,4 +67,3 @@ impl Default for JtiCache {
         Self::new(100_000)
     }
 }
-

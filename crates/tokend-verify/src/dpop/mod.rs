@@ -240,7 +240,9 @@ pub fn access_token_hash(access_token: &str) -> String {
 /// proof cannot pick an algorithm its key was never meant for.
 fn check_key_alg(alg: Algorithm, jwk: &Jwk) -> Result<(), DpopError> {
     match (alg, &jwk.algorithm) {
-        (Algorithm::ES256, AlgorithmParameters::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => {
+        (Algorithm::ES256, AlgorithmParameters::EllipticCurve(p))
+            if p.curve == EllipticCurve::P256 =>
+        {
             Ok(())
         }
         (Algorithm::EdDSA, AlgorithmParameters::OctetKeyPair(p))
@@ -261,8 +263,8 @@ fn refuse_private_key(proof: &str) -> Result<(), DpopError> {
     let raw = URL_SAFE_NO_PAD
         .decode(encoded)
         .map_err(|_| DpopError::Malformed("the header is not base64url"))?;
-    let header: serde_json::Value = serde_json::from_slice(&raw)
-        .map_err(|_| DpopError::Malformed("the header is not JSON"))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|_| DpopError::Malformed("the header is not JSON"))?;
     match header.get("jwk").and_then(|jwk| jwk.as_object()) {
         Some(jwk) if PRIVATE_JWK_MEMBERS.iter().any(|m| jwk.contains_key(*m)) => {
             Err(DpopError::PrivateKey)

@@ -54,16 +54,34 @@ fn method_url_and_time_must_match_the_request() {
     let t = now();
     let s = DpopSigner::generate_es256().unwrap();
     let p = |m: &str, u: &str, iat: i64| s.proof(m, u, None, None, iat).unwrap();
-    assert_eq!(check_proof(&p("GET", URL, t), &ctx(t)), Err(DpopError::Method));
-    assert_eq!(check_proof(&p("post", URL, t), &ctx(t)), Err(DpopError::Method));
+    assert_eq!(
+        check_proof(&p("GET", URL, t), &ctx(t)),
+        Err(DpopError::Method)
+    );
+    assert_eq!(
+        check_proof(&p("post", URL, t), &ctx(t)),
+        Err(DpopError::Method)
+    );
     let other = "https://auth.example.test/oauth2/token";
-    assert_eq!(check_proof(&p("POST", other, t), &ctx(t)), Err(DpopError::Url));
+    assert_eq!(
+        check_proof(&p("POST", other, t), &ctx(t)),
+        Err(DpopError::Url)
+    );
     let http = "http://auth.example.test/v1/auth/token";
-    assert_eq!(check_proof(&p("POST", http, t), &ctx(t)), Err(DpopError::Url));
+    assert_eq!(
+        check_proof(&p("POST", http, t), &ctx(t)),
+        Err(DpopError::Url)
+    );
     let old = t - DEFAULT_PROOF_MAX_AGE_SECS - 1;
-    assert_eq!(check_proof(&p("POST", URL, old), &ctx(t)), Err(DpopError::Stale));
+    assert_eq!(
+        check_proof(&p("POST", URL, old), &ctx(t)),
+        Err(DpopError::Stale)
+    );
     let ahead = t + DEFAULT_PROOF_MAX_SKEW_SECS + 1;
-    assert_eq!(check_proof(&p("POST", URL, ahead), &ctx(t)), Err(DpopError::Stale));
+    assert_eq!(
+        check_proof(&p("POST", URL, ahead), &ctx(t)),
+        Err(DpopError::Stale)
+    );
     // Normalisation: case of scheme and host, default port, query and fragment.
     for same in [
         "HTTPS://Auth.Example.TEST/v1/auth/token",
@@ -74,7 +92,10 @@ fn method_url_and_time_must_match_the_request() {
     }
     // The path is compared exactly.
     let upper = "https://auth.example.test/V1/auth/token";
-    assert_eq!(check_proof(&p("POST", upper, t), &ctx(t)), Err(DpopError::Url));
+    assert_eq!(
+        check_proof(&p("POST", upper, t), &ctx(t)),
+        Err(DpopError::Url)
+    );
 }
 
 #[test]
@@ -154,12 +175,18 @@ fn header_shape_and_signature_are_checked() {
     h.typ = Some("JWT".into());
     h.jwk = Some(s.public_jwk().clone());
     let jwt = jsonwebtoken::encode(&h, &claims(t), &s.encoding).unwrap();
-    assert!(matches!(check_proof(&jwt, &ctx(t)), Err(DpopError::Malformed(_))));
+    assert!(matches!(
+        check_proof(&jwt, &ctx(t)),
+        Err(DpopError::Malformed(_))
+    ));
     // No jwk.
     let mut h = Header::new(Algorithm::ES256);
     h.typ = Some(DPOP_TYP.into());
     let bare = jsonwebtoken::encode(&h, &claims(t), &s.encoding).unwrap();
-    assert!(matches!(check_proof(&bare, &ctx(t)), Err(DpopError::Malformed(_))));
+    assert!(matches!(
+        check_proof(&bare, &ctx(t)),
+        Err(DpopError::Malformed(_))
+    ));
     // Signed by another key than the header names.
     let other = DpopSigner::generate_es256().unwrap();
     let mut h = Header::new(Algorithm::ES256);
@@ -172,9 +199,18 @@ fn header_shape_and_signature_are_checked() {
     h.typ = Some(DPOP_TYP.into());
     h.jwk = Some(s.public_jwk().clone());
     let thin = jsonwebtoken::encode(&h, &json!({"htm": "POST", "htu": URL}), &s.encoding).unwrap();
-    assert!(matches!(check_proof(&thin, &ctx(t)), Err(DpopError::Malformed(_))));
-    assert!(matches!(check_proof("", &ctx(t)), Err(DpopError::Malformed(_))));
-    assert!(matches!(check_proof("a.b.c", &ctx(t)), Err(DpopError::Malformed(_))));
+    assert!(matches!(
+        check_proof(&thin, &ctx(t)),
+        Err(DpopError::Malformed(_))
+    ));
+    assert!(matches!(
+        check_proof("", &ctx(t)),
+        Err(DpopError::Malformed(_))
+    ));
+    assert!(matches!(
+        check_proof("a.b.c", &ctx(t)),
+        Err(DpopError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -191,7 +227,9 @@ fn the_jti_cache_refuses_a_replay_until_its_horizon() {
         Err(DpopError::Replayed)
     );
     // After the horizon the proof's iat refuses it anyway; the cache may forget it.
-    assert!(cache.check_and_record(&proof, horizon + 100, horizon + 1).is_ok());
+    assert!(cache
+        .check_and_record(&proof, horizon + 100, horizon + 1)
+        .is_ok());
 }
 
 #[test]
