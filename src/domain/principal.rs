@@ -223,16 +223,15 @@ impl Tokend {
             .and_then(|sid| Uuid::parse_str(sid).ok())
             .ok_or_else(bad)?;
         let account = Uuid::parse_str(&claims.account_uuid).map_err(|_| bad())?;
-        let session = self
+        let found = self
             .store
-            .session_by_id(session_id)
+            .session_with_user(session_id)
             .await?
             .ok_or_else(bad)?;
-        if session.user_id != user_id || !self.session_is_live(&session, now) {
-            return Err(bad());
-        }
-        let user = self.store.user_by_id(user_id).await?.ok_or_else(bad)?;
-        if user.disabled {
+        if found.session.user_id != user_id
+            || !self.session_is_live(&found.session, now)
+            || found.user_disabled
+        {
             return Err(bad());
         }
         Ok(UserPrincipal {
@@ -240,7 +239,7 @@ impl Tokend {
             user: user_id,
             session: session_id,
             account,
-            login: user.login,
+            login: found.user_login,
         })
     }
 

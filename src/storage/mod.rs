@@ -68,6 +68,18 @@ pub struct Rotation {
     pub liveness: SessionLiveness,
 }
 
+/// A session and the two facts about its user that every authenticated request needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionOfUser {
+    /// The session.
+    #[sqlx(flatten)]
+    pub session: SessionRecord,
+    /// The user's normalised login.
+    pub user_login: String,
+    /// Whether the user is disabled.
+    pub user_disabled: bool,
+}
+
 /// What a successful [`Rotation`] returns.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Rotated {
@@ -184,6 +196,9 @@ pub trait CoreStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> StorageResult<bool>;
     /// Reads a session, live or not.
     async fn session_by_id(&self, id: Uuid) -> StorageResult<Option<SessionRecord>>;
+    /// Reads a session with the login and status of its user, in one statement: what every
+    /// request with an access token checks at tokend's own endpoints.
+    async fn session_with_user(&self, id: Uuid) -> StorageResult<Option<SessionOfUser>>;
     /// The compare-and-swap at the heart of rotation: moves a live session from `generation` to
     /// `generation + 1` in one conditional `UPDATE`; false when another request got there first,
     /// the session is revoked or expired, or the generation is not the live one.

@@ -34,6 +34,11 @@ pub(crate) fn rotation_sql(roles: usize) -> String {
     )
 }
 
+/// [`SESSION_COLUMNS`] qualified by the alias `s`, for joins.
+pub(crate) const SESSION_COLUMNS_OF_S: &str = "s.id, s.user_id, s.device_name, \
+    s.device_platform, s.device_app_version, s.client_id, s.generation, s.rotated_at, \
+    s.created_at, s.last_used_at, s.last_ip, s.revoked_at, s.revoked_reason, s.dpop_jkt";
+
 /// Implements [`crate::storage::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
     ($store:ty, $migrations:literal, $begin_write:literal) => {
@@ -337,6 +342,20 @@ macro_rules! impl_store {
                 Ok(sqlx::query_as(&format!(
                     "SELECT {} FROM sessions WHERE id = $1",
                     SESSION_COLUMNS
+                ))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn session_with_user(
+                &self,
+                id: Uuid,
+            ) -> StorageResult<Option<$crate::storage::SessionOfUser>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {}, u.login AS user_login, u.disabled AS user_disabled \
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+                    $crate::storage::sql::SESSION_COLUMNS_OF_S
                 ))
                 .bind(id.to_string())
                 .fetch_optional(&self.pool)
