@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::common::{
-    bearer_error, empty, error, id_parameter, json_body, ok, responses, schema, shared,
+    empty, error, id_parameter, json_body, ok, responses, schema, shared, token_error,
     token_security, TOKEN_401, USER_403,
 };
 use crate::crypto::password::MAX_PASSWORD_BYTES;
@@ -28,7 +28,7 @@ fn list_sessions() -> Value {
         "security": token_security(),
         "responses": responses(json!({
             "200": ok("Live sessions, newest first.", schema("SessionList")),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error(USER_403),
         }), false),
     })
@@ -44,7 +44,7 @@ fn delete_session() -> Value {
         "parameters": [id_parameter()],
         "responses": responses(json!({
             "204": empty("Revoked."),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error(USER_403),
             "404": shared("NotFound"),
         }), false),
@@ -56,11 +56,11 @@ fn me() -> Value {
         "tags": ["Account"],
         "operationId": "me",
         "summary": "Describe the presented token",
-        "description": "Either kind of token. For an access token the session must still be live and the user enabled. For a service token the allowlist is enforced and the use recorded in `last_used_at` / `last_used_ip`. JWTs exchanged for service tokens are refused here (`unauthorized`): present the service token itself.",
+        "description": "Either kind of token. For an access token the session must still be live and the user enabled. For a service token the allowlist is enforced and the use recorded in `last_used_at` / `last_used_ip`. JWTs exchanged for service tokens are refused here (`unauthorized`): present the service token itself. A DPoP-bound access token is accepted only as `Authorization: DPoP` with a proof carrying `ath` (as on every route that takes a user token).",
         "security": token_security(),
         "responses": responses(json!({
             "200": ok("The token's live capabilities. With a service token that has a `rate_limit`, also `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the budget is full) and `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix seconds of that moment).", schema("Me")),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error("`ip_not_allowed`: a service token used from outside its `allowed_ips`."),
             "413": shared("RequestTooLarge"),
             "429": shared("RateLimited"),
@@ -79,7 +79,7 @@ fn change_password() -> Value {
         "responses": responses(json!({
             "204": empty("Changed."),
             "400": error("`invalid_request` (`details.field`); for `new_password`, `details.reason` is `too_short`, `too_long` or `too_common`."),
-            "401": bearer_error(&format!("{TOKEN_401} `invalid_credentials`: `current_password` is wrong.")),
+            "401": token_error(&format!("{TOKEN_401} `invalid_credentials`: `current_password` is wrong.")),
             "403": error(USER_403),
             "429": shared("RateLimited"),
         }), true),
@@ -101,7 +101,7 @@ pub(super) fn schemas() -> Value {
         },
         "Session": {
             "type": "object",
-            "required": ["id", "device", "created_at", "last_used_at", "last_ip", "current"],
+            "required": ["id", "device", "created_at", "last_used_at", "last_ip", "current", "dpop_jkt"],
             "properties": {
                 "id": { "type": "string", "format": "uuid" },
                 "device": schema("SessionDevice"),
@@ -109,6 +109,7 @@ pub(super) fn schemas() -> Value {
                 "last_used_at": time("Last refresh."),
                 "last_ip": { "type": ["string", "null"], "description": "Client address of the last sign-in or refresh." },
                 "current": { "type": "boolean", "description": "Whether this is the calling token's session." },
+                "dpop_jkt": { "type": ["string", "null"], "description": "The RFC 7638 thumbprint of the DPoP key the session is bound to (every refresh needs a proof by it); null for a bearer session." },
             },
         },
         "SessionList": {

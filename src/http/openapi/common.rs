@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 /// Every `code` the envelope can carry (`Error::status_and_code`); `invalid_client`,
 /// `unauthorized_client` and `unsupported_grant_type` arise only at `/oauth2`, in RFC 6749 bodies.
-const ENVELOPE_CODES: [&str; 28] = [
+const ENVELOPE_CODES: [&str; 30] = [
     "invalid_request",
     "invalid_scope",
     "invalid_target",
@@ -21,6 +21,8 @@ const ENVELOPE_CODES: [&str; 28] = [
     "invalid_refresh_token",
     "refresh_token_reused",
     "token_expired",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
     "token_revoked",
     "account_access_denied",
     "scope_required",
@@ -38,7 +40,7 @@ const ENVELOPE_CODES: [&str; 28] = [
 ];
 
 /// Every `error` the standard endpoints answer (`OAuthError`).
-const OAUTH_CODES: [&str; 10] = [
+const OAUTH_CODES: [&str; 12] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
@@ -47,6 +49,8 @@ const OAUTH_CODES: [&str; 10] = [
     "invalid_scope",
     "invalid_target",
     "unsupported_token_type",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
     "temporarily_unavailable",
     "server_error",
 ];
@@ -120,6 +124,41 @@ pub(super) fn bearer_error(description: &str) -> Value {
     })
 }
 
+/// The 401 of a route that takes a user access token: [`bearer_error`] plus the `DPoP-Nonce` a
+/// `use_dpop_nonce` refusal carries.
+pub(super) fn token_error(description: &str) -> Value {
+    with_dpop_nonce(bearer_error(description))
+}
+
+/// The `DPoP` request header of the token endpoints (RFC 9449 section 4).
+pub(super) fn dpop_parameter() -> Value {
+    json!({ "$ref": "#/components/parameters/DPoP" })
+}
+
+/// `response` with the `DPoP-Nonce` header (RFC 9449 section 8), sent when
+/// `TOKEND_DPOP_NONCE` is on.
+pub(super) fn with_dpop_nonce(mut response: Value) -> Value {
+    if let Some(response) = response.as_object_mut() {
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(headers) = headers.as_object_mut() {
+            headers.insert(
+                "DPoP-Nonce".into(),
+                json!({ "$ref": "#/components/headers/DpopNonce" }),
+            );
+        }
+    }
+    response
+}
+
+/// The errors a token endpoint gives for a refused DPoP proof, in the `/v1` envelope.
+pub(super) const DPOP_400: &str = "`invalid_dpop_proof`: the `DPoP` proof is malformed, not \
+    ES256 or EdDSA, carries a private key, does not verify, names another method or URL, has an \
+    `iat` outside the window, was used before, or is by another key than the session is bound \
+    to; also a missing proof where one is needed. `use_dpop_nonce`: with `TOKEND_DPOP_NONCE`, \
+    the proof lacks a current server nonce: retry with the one in `DPoP-Nonce`.";
+
 /// An RFC 6749 section 5.2 error response.
 pub(super) fn oauth_error(description: &str) -> Value {
     json!({
@@ -133,7 +172,13 @@ pub(super) fn oauth_error(description: &str) -> Value {
 pub(super) const TOKEN_401: &str = "`unauthorized`: no token, or a malformed, unknown or revoked \
     one (with a token: `WWW-Authenticate: Bearer error=\"invalid_token\"`). `token_expired`: past \
     its expiry. `token_revoked`: a deleted or deactivated service token (`details.reason`: \
-    `deleted` or `inactive`).";
+    `deleted` or `inactive`). A DPoP-bound access token (`cnf.jkt`) sent as `Bearer` or in \
+    `X-API-Key`, or a bearer token sent as `DPoP`: `unauthorized` (a bound token gets \
+    `WWW-Authenticate: DPoP error=\"invalid_token\", algs=\"ES256 EdDSA\"`). \
+    `invalid_dpop_proof`: a bound token sent as `Authorization: DPoP` without a valid proof by \
+    its key carrying `ath` (`WWW-Authenticate: DPoP error=\"invalid_dpop_proof\"`). \
+    `use_dpop_nonce`: with `TOKEND_DPOP_NONCE`, the proof lacks a current server nonce \
+    (`DPoP-Nonce` carries one).";
 
 /// The 403 of a route only a signed-in user may call.
 pub(super) const USER_403: &str = "`user_token_required`: a service token was presented. \
@@ -172,9 +217,10 @@ pub(super) fn responses(own: Value, reads_body: bool) -> Value {
     Value::Object(map)
 }
 
-/// Security of routes that take any token: a bearer token or `X-API-Key`.
+/// Security of routes that take any token: a bearer token, `X-API-Key`, or a DPoP-bound user
+/// access token with its proof.
 pub(super) fn token_security() -> Value {
-    json!([{ "bearer": [] }, { "apiKey": [] }])
+    json!([{ "bearer": [] }, { "apiKey": [] }, { "dpop": [] }])
 }
 
 /// The error bodies and the user objects several families return.
@@ -245,6 +291,14 @@ pub(super) fn schemas() -> Value {
                 "error_description": { "type": "string" },
             },
         },
+        "Confirmation": {
+            "type": "object",
+            "description": "The key a DPoP-bound token is bound to (RFC 9449 section 6).",
+            "required": ["jkt"],
+            "properties": {
+                "jkt": { "type": "string", "description": "The RFC 7638 SHA-256 thumbprint of the proof key, base64url without padding." },
+            },
+        },
         "User": {
             "type": "object",
             "required": ["uuid", "login"],
@@ -289,11 +343,21 @@ pub(super) fn components() -> Map<String, Value> {
                 "schema": { "type": "integer", "minimum": 1 },
             },
             "WwwAuthenticate": {
-                "description": "`Bearer` without a token, `Bearer error=\"invalid_token\"` with a refused one; `Basic realm=\"tokend\"` at `/v1/introspect` and `/oauth2`.",
+                "description": "`Bearer` without a token, `Bearer error=\"invalid_token\"` with a refused one; `DPoP error=\"invalid_token\" | \"invalid_dpop_proof\" | \"use_dpop_nonce\", algs=\"ES256 EdDSA\"` for a DPoP-bound access token sent as `Bearer` or with a refused proof (RFC 9449 section 7.1); `Basic realm=\"tokend\"` at `/v1/introspect` and `/oauth2`.",
+                "schema": { "type": "string" },
+            },
+            "DpopNonce": {
+                "description": "With `TOKEND_DPOP_NONCE`: a fresh server nonce for the next DPoP proof's `nonce` claim (RFC 9449 section 8), on every answer to a request that carried a `DPoP` header and on every `use_dpop_nonce` refusal. Any node accepts any node's nonce for 2 to 4 minutes.",
                 "schema": { "type": "string" },
             },
         },
         "parameters": {
+            "DPoP": {
+                "name": "DPoP",
+                "in": "header",
+                "description": "A DPoP proof (RFC 9449): a JWT with header `typ: dpop+jwt`, `alg` `ES256` or `EdDSA` and the public `jwk`, and claims `jti`, `htm` (the method), `htu` (`TOKEND_ISSUER` + the path), `iat` (at most 60 s old, 5 s ahead) and, with `TOKEND_DPOP_NONCE`, the server's `nonce`. At sign-in it binds the new session to the key; a bound session refreshes only with a proof by its key. One header at most.",
+                "schema": { "type": "string" },
+            },
             "UserUuid": {
                 "name": "user_uuid",
                 "in": "path",
@@ -339,6 +403,11 @@ pub(super) fn components() -> Map<String, Value> {
                 "in": "header",
                 "name": "X-API-Key",
                 "description": "The same tokens as `bearer`, in `X-API-Key`; used when no `Authorization: Bearer` is sent.",
+            },
+            "dpop": {
+                "type": "http",
+                "scheme": "DPoP",
+                "description": "`Authorization: DPoP <token>` with a `DPoP` proof header (RFC 9449 section 7): how a DPoP-bound user access token (one with `cnf.jkt`, `token_type: DPoP`) must be sent. The proof is signed by the token's key, names the method and `TOKEND_ISSUER` + the path, and carries `ath`, the base64url SHA-256 of the token.",
             },
             "adminKey": {
                 "type": "http",

@@ -115,6 +115,7 @@ pub(super) fn schemas() -> Value {
                 "revocation_endpoint_auth_methods_supported": strings(),
                 "introspection_endpoint_auth_methods_supported": strings(),
                 "resource_parameter_supported": { "const": true },
+                "dpop_signing_alg_values_supported": { "type": "array", "items": { "enum": ["ES256", "EdDSA"] }, "description": "The algorithms DPoP proofs may use (RFC 9449 section 5.1)." },
                 "token_endpoint_auth_signing_alg_values_supported": { "type": "array", "maxItems": 0 },
                 "tokend_signing_alg_values_supported": strings(),
                 "tokend_subject_token_types_supported": strings(),
@@ -186,6 +187,7 @@ pub(super) fn schemas() -> Value {
                 "sid": { "type": "string", "format": "uuid", "description": "The session." },
                 "account_uuid": { "type": "string", "format": "uuid" },
                 "scope": { "type": "string" },
+                "cnf": { "allOf": [schema("Confirmation")], "description": "Only on a DPoP-bound token (`token_type: DPoP`): the key every request with it must prove (RFC 9449 section 6.1)." },
             },
         },
         "ExchangedTokenClaims": {

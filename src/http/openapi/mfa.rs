@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::common::{
-    bearer_error, empty, error, json_body, ok, responses, schema, shared, token_security,
-    TOKEN_401, USER_403,
+    empty, error, json_body, ok, responses, schema, shared, token_error, token_security, TOKEN_401,
+    USER_403,
 };
 use crate::domain::mfa::recovery::RECOVERY_CODES;
 
@@ -20,14 +20,14 @@ pub(super) fn paths() -> Value {
 
 /// The 401 of the routes that check the password again.
 fn password_401() -> Value {
-    bearer_error(&format!(
+    token_error(&format!(
         "{TOKEN_401} `invalid_credentials`: the password is wrong."
     ))
 }
 
 /// The 401 of the routes that check the password and a code.
 fn code_401() -> Value {
-    bearer_error(&format!(
+    token_error(&format!(
         "{TOKEN_401} `invalid_credentials`: the password is wrong. `invalid_mfa_code`: the code \
          is wrong (`details.attempts_left`: what the per-user failure window still allows)."
     ))
@@ -61,7 +61,7 @@ fn confirm() -> Value {
         "responses": responses(json!({
             "200": ok("The first recovery codes, shown once.", schema("RecoveryCodes")),
             "400": error("`invalid_request` (`details.field`); `details.reason`: `mfa_already_enabled`, or `mfa_not_pending` (nothing to confirm, or the enrolment was replaced meanwhile)."),
-            "401": bearer_error(&format!("{TOKEN_401} `invalid_mfa_code` (`details.attempts_left`).")),
+            "401": token_error(&format!("{TOKEN_401} `invalid_mfa_code` (`details.attempts_left`).")),
             "403": error(USER_403),
             "429": shared("RateLimited"),
         }), true),

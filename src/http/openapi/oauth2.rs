@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::common::{empty, form_body, oauth_error, ok, schema};
+use super::common::{dpop_parameter, empty, form_body, oauth_error, ok, schema, with_dpop_nonce};
 use crate::domain::oauth2::{
     GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SERVICE_TOKEN,
 };
@@ -62,8 +62,9 @@ fn token() -> Value {
         "tags": ["OAuth 2.0"],
         "operationId": "oauthToken",
         "summary": "RFC 6749 token endpoint: refresh, or exchange a service token for a JWT",
-        "description": "`refresh_token`: the `/v1/auth/token` rotation rule, for sessions signed in with this client as `device.client_id`. Token exchange (RFC 8693): a client registered for it (by default every confidential one) trades a service token for a short-lived JWT carrying its account, scopes, allowlist and size cap. `grant_type` is read first, then the client is authenticated, then the grant.",
+        "description": "`refresh_token`: the `/v1/auth/token` rotation rule, for sessions signed in with this client as `device.client_id`, DPoP included (a bound session refreshes only with a `DPoP` proof by its key, whose `htu` is `TOKEND_ISSUER` + `/oauth2/token`). Token exchange (RFC 8693): a client registered for it (by default every confidential one) trades a service token for a short-lived JWT carrying its account, scopes, allowlist and size cap. `grant_type` is read first, then the client is authenticated, then the grant.",
         "security": client_security(),
+        "parameters": [dpop_parameter()],
         "requestBody": form_body(json!({
             "oneOf": [schema("RefreshGrant"), schema("TokenExchangeGrant")],
             "discriminator": {
@@ -75,10 +76,10 @@ fn token() -> Value {
             },
         })),
         "responses": with_shared_errors(json!({
-            "200": ok("The refresh grant answers `TokenResponse`; the exchange answers `ExchangeResponse`.", json!({
+            "200": with_dpop_nonce(ok("The refresh grant answers `TokenResponse` (`token_type` `DPoP` when bound to a key); the exchange answers `ExchangeResponse`.", json!({
                 "oneOf": [schema("TokenResponse"), schema("ExchangeResponse")],
-            })),
-            "400": oauth_error("`invalid_request`: not a form, a repeated or missing parameter, a bad `account_uuid`, two client authentication methods, a wrong `subject_token_type` or `requested_token_type`. `invalid_grant`: the refresh token is unknown, expired, reused, of another client's session or for an account the user is not in; the service token is unknown, expired, deactivated, deleted or used from outside its allowlist. `unauthorized_client`: the client is not registered for the grant. `unsupported_grant_type`. `invalid_scope`. `invalid_target`: `resource` unknown or not allowed to the client."),
+            }))),
+            "400": with_dpop_nonce(oauth_error("`invalid_request`: not a form, a repeated or missing parameter, a bad `account_uuid`, two client authentication methods, a wrong `subject_token_type` or `requested_token_type`. `invalid_grant`: the refresh token is unknown, expired, reused, of another client's session or for an account the user is not in; the service token is unknown, expired, deactivated, deleted or used from outside its allowlist. `unauthorized_client`: the client is not registered for the grant. `unsupported_grant_type`. `invalid_scope`. `invalid_target`: `resource` unknown or not allowed to the client. `invalid_dpop_proof`: the refresh of a DPoP-bound session without a valid proof by its key, or a refused proof (checked before the refresh token). `use_dpop_nonce`: with `TOKEND_DPOP_NONCE`, the proof lacks a current nonce; retry with the one in `DPoP-Nonce`.")),
         })),
     })
 }

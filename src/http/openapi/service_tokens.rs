@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::common::{
-    bearer_error, empty, error, id_parameter, json_body, ok, responses, schema, shared,
+    empty, error, id_parameter, json_body, ok, responses, schema, shared, token_error,
     token_security, TOKEN_401,
 };
 use crate::domain::allowlist::MAX_ALLOWLIST_ENTRIES;
@@ -35,7 +35,7 @@ fn create() -> Value {
         "responses": responses(json!({
             "201": ok("Created; `token` is shown this once.", schema("CreatedServiceToken")),
             "400": error("`invalid_request` (`details.field`: `name`, `scopes`, `expires_at`, `allowed_ips`, `max_request_bytes`, `rate_limit.requests`, or an unknown field; `details.field: rate_limit` with `details.reason: above_account_ceiling`). `invalid_scope` (`details.scope`): unknown, not held by the caller, or `tokens:manage`."),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error(MANAGE_403),
             "409": error("`token_limit_reached` (`details.limit`): the account has `TOKEND_MAX_SERVICE_TOKENS` live tokens (deactivated ones count)."),
         }), true),
@@ -50,7 +50,7 @@ fn list() -> Value {
         "security": token_security(),
         "responses": responses(json!({
             "200": ok("Live (not deleted) tokens, oldest first, without `token`.", schema("ServiceTokenList")),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error(MANAGE_403),
         }), false),
     })
@@ -65,7 +65,7 @@ fn get() -> Value {
         "parameters": [id_parameter()],
         "responses": responses(json!({
             "200": ok("The token, without `token`.", schema("ServiceToken")),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error(MANAGE_403),
             "404": shared("NotFound"),
         }), false),
@@ -84,7 +84,7 @@ fn update() -> Value {
         "responses": responses(json!({
             "200": ok("The token after the change.", schema("ServiceToken")),
             "400": error("`invalid_request` (`details.field`): an immutable field (`scopes`, `allowed_ips`, `max_request_bytes`, `expires_at`) or any other but `name` and `active` (`rate_limit` included), a bad `name`, a non-boolean `active`."),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error(MANAGE_403),
             "404": shared("NotFound"),
         }), true),
@@ -101,7 +101,7 @@ fn delete() -> Value {
         "parameters": [id_parameter()],
         "responses": responses(json!({
             "204": empty("Deleted."),
-            "401": bearer_error(TOKEN_401),
+            "401": token_error(TOKEN_401),
             "403": error(MANAGE_403),
             "404": shared("NotFound"),
         }), false),
@@ -113,7 +113,7 @@ fn introspect() -> Value {
         "tags": ["Introspection"],
         "operationId": "introspect",
         "summary": "Describe a token to a resource server (RFC 7662)",
-        "description": "Credentials are checked before the token is looked at. With HTTP Basic the body is a form or JSON; with `client_secret_post` it is a form carrying `client_id`, `client_secret` and `token`. Introspection neither applies a service token's allowlist nor counts as a use, nor spends its `rate_limit`.",
+        "description": "Credentials are checked before the token is looked at. With HTTP Basic the body is a form or JSON; with `client_secret_post` it is a form carrying `client_id`, `client_secret` and `token`. Introspection neither applies a service token's allowlist nor counts as a use, nor spends its `rate_limit`. A DPoP-bound access token is reported with `cnf`; introspection does not check proofs, the resource API does.",
         "security": [{ "resourceServer": [] }, {}],
         "requestBody": {
             "required": true,
@@ -237,6 +237,7 @@ pub(super) fn schemas() -> Value {
                 "allowed_ips": strings(),
                 "max_request_bytes": { "type": "integer" },
                 "rate_limit": { "allOf": [schema("RateLimit")], "description": "A service token's effective rate (or an exchanged JWT's claim), only when one applies; the resource API counts it (introspecting does not spend it)." },
+                "cnf": { "allOf": [schema("Confirmation")], "description": "A DPoP-bound access token only: the key it is bound to. The resource API must then require `Authorization: DPoP` and a proof by the key whose RFC 7638 thumbprint is `cnf.jkt`." },
                 "client_id": { "type": "string" },
                 "iss": { "type": "string" },
                 "aud": { "type": "string" },

@@ -3,7 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::common::{empty, error, json_body, ok, responses, schema, shared};
+use super::common::{
+    dpop_parameter, empty, error, json_body, ok, responses, schema, shared, with_dpop_nonce,
+    DPOP_400,
+};
 use crate::crypto::password::MAX_PASSWORD_BYTES;
 use crate::domain::login::MAX_LOGIN_CHARS;
 use crate::domain::mfa::{MFA_TOKEN_ATTEMPTS, MFA_TOKEN_TTL_SECS};
@@ -40,11 +43,12 @@ fn sign_in() -> Value {
         "tags": ["Sign-in"],
         "operationId": "signIn",
         "summary": "Sign in with login and password",
-        "description": "Rate-limited per client IP and per normalised login before the password is hashed. Without MFA the answer starts a session; with MFA it is a challenge to finish at `POST /v1/auth/mfa`.",
+        "description": "Rate-limited per client IP and per normalised login before the password is hashed. Without MFA the answer starts a session; with MFA it is a challenge to finish at `POST /v1/auth/mfa`. A valid `DPoP` proof (checked before the password) binds the session to its key: every refresh then needs a proof by that key, and access tokens carry `cnf.jkt`. With `TOKEND_DPOP_REQUIRED` a sign-in without a proof is refused.",
+        "parameters": [dpop_parameter()],
         "requestBody": json_body("SignInRequest"),
         "responses": responses(json!({
-            "200": ok("Signed in (`SignedIn`), or a second factor is needed (`MfaChallenge`).", schema("SignInResponse")),
-            "400": error("`invalid_request` (`details.field`): malformed JSON, a missing, ill-typed or unknown field, a bad `login` or `device` field, or (with `TOKEND_REQUIRE_REGISTERED_CLIENTS`) a `device.client_id` that names no registered client."),
+            "200": with_dpop_nonce(ok("Signed in (`SignedIn`), or a second factor is needed (`MfaChallenge`).", schema("SignInResponse"))),
+            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`): malformed JSON, a missing, ill-typed or unknown field, a bad `login` or `device` field, or (with `TOKEND_REQUIRE_REGISTERED_CLIENTS`) a `device.client_id` that names no registered client. {DPOP_400} With `TOKEND_DPOP_REQUIRED`, a sign-in without a proof is `invalid_dpop_proof`."))),
             "401": error("`invalid_credentials`: unknown login or wrong password (indistinguishable)."),
             "403": error("`user_disabled`: the password was right but the user is disabled."),
             "429": shared("RateLimited"),
@@ -57,11 +61,12 @@ fn mfa() -> Value {
         "tags": ["Sign-in"],
         "operationId": "finishMfaSignIn",
         "summary": "Finish a sign-in with a TOTP or recovery code",
-        "description": format!("The mfa_token lives {MFA_TOKEN_TTL_SECS} seconds, tolerates {MFA_TOKEN_ATTEMPTS} wrong codes and works once. A TOTP time step is accepted once per user, never an earlier one; one step of clock skew either way is accepted."),
+        "description": format!("The mfa_token lives {MFA_TOKEN_TTL_SECS} seconds, tolerates {MFA_TOKEN_ATTEMPTS} wrong codes and works once. A TOTP time step is accepted once per user, never an earlier one; one step of clock skew either way is accepted. If the password step carried a `DPoP` proof, this step needs a proof by the same key (the session is bound to it); otherwise a proof here binds the session as at sign-in. A refused proof costs no attempt."),
+        "parameters": [dpop_parameter()],
         "requestBody": json_body("MfaSignInRequest"),
         "responses": responses(json!({
-            "200": ok("Signed in: the same body as a sign-in without MFA.", schema("SignedIn")),
-            "400": error("`invalid_request` (`details.field`)."),
+            "200": with_dpop_nonce(ok("Signed in: the same body as a sign-in without MFA.", schema("SignedIn"))),
+            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`). {DPOP_400}"))),
             "401": error("`invalid_mfa_token`: unknown, expired, used or out of attempts. `invalid_mfa_code`: wrong code (`details.attempts_left`)."),
             "403": error("`user_disabled`."),
             "429": shared("RateLimited"),
@@ -74,11 +79,12 @@ fn token() -> Value {
         "tags": ["Sign-in"],
         "operationId": "refresh",
         "summary": "Spend a refresh token for an access token to one account",
-        "description": "The presented refresh token is spent and its successor returned. Within `TOKEND_REFRESH_GRACE_SECONDS` of the spend, presenting it again returns the same successor; later, it revokes the whole session. `scope` narrows the role's scopes; `resource` (RFC 8707) sets the access token's `aud`.",
+        "description": "The presented refresh token is spent and its successor returned. Within `TOKEND_REFRESH_GRACE_SECONDS` of the spend, presenting it again returns the same successor; later, it revokes the whole session. `scope` narrows the role's scopes; `resource` (RFC 8707) sets the access token's `aud`. A session bound to a DPoP key refreshes only with a `DPoP` proof by that key, checked before the refresh token is looked at: without it nothing is spent and no reuse is detected. A proof sent with the refresh of an unbound session binds that one access token (`token_type: DPoP`); the session stays unbound.",
+        "parameters": [dpop_parameter()],
         "requestBody": json_body("TokenRequest"),
         "responses": responses(json!({
-            "200": ok("An access token and the successor refresh token.", schema("TokenResponse")),
-            "400": error("`invalid_request` (`details.field`). `invalid_scope` (`details.scope`): a scope outside the role. `invalid_target` (`details.resource`): an unknown resource, or one the session's client may not use."),
+            "200": with_dpop_nonce(ok("An access token and the successor refresh token.", schema("TokenResponse"))),
+            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`). `invalid_scope` (`details.scope`): a scope outside the role. `invalid_target` (`details.resource`): an unknown resource, or one the session's client may not use. {DPOP_400}"))),
             "401": error("`invalid_refresh_token`: unknown, expired, its session revoked or its user disabled. `refresh_token_reused`: an already rotated token; the session is now revoked."),
             "403": error("`account_access_denied`: the user is not a member of `account_uuid` (the token is not spent)."),
         }), true),
@@ -199,8 +205,8 @@ pub(super) fn schemas() -> Value {
             "type": "object",
             "required": ["access_token", "token_type", "expires_in", "refresh_token", "account_uuid", "scope"],
             "properties": {
-                "access_token": { "type": "string", "description": "An RFC 9068 JWT." },
-                "token_type": { "const": "Bearer" },
+                "access_token": { "type": "string", "description": "An RFC 9068 JWT; with `cnf.jkt` when bound to a DPoP key." },
+                "token_type": { "enum": ["Bearer", "DPoP"], "description": "`DPoP` when the access token is bound to the key of the request's proof (`cnf.jkt`): send it as `Authorization: DPoP` with a proof. `Bearer` otherwise." },
                 "expires_in": { "type": "integer", "description": "Seconds (`TOKEND_ACCESS_TOKEN_TTL`)." },
                 "refresh_token": { "type": "string", "description": "The successor; the presented token is spent." },
                 "account_uuid": { "type": "string", "format": "uuid" },
