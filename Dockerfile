@@ -12,13 +12,16 @@ WORKDIR /src
 # declared target exists, so each [[bench]] needs a stand-in too (tests/api/deploy.rs checks).
 COPY Cargo.toml Cargo.lock ./
 COPY crates/tokend-verify/Cargo.toml crates/tokend-verify/
+COPY crates/tokend-bench/Cargo.toml crates/tokend-bench/
 RUN mkdir -p src benches crates/tokend-verify/src crates/tokend-verify/benches \
+    crates/tokend-bench/src \
  && echo 'fn main() {}' > src/main.rs \
- && echo 'fn main() {}' > benches/throughput.rs \
+ && echo 'fn main() {}' > benches/pieces.rs \
  && echo 'fn main() {}' > crates/tokend-verify/benches/verify.rs \
+ && echo 'fn main() {}' > crates/tokend-bench/src/main.rs \
  && touch src/lib.rs crates/tokend-verify/src/lib.rs \
  && cargo build --release --locked --bin tokend \
- && rm -rf src benches crates/tokend-verify/src crates/tokend-verify/benches
+ && rm -rf src benches crates/tokend-verify/src crates/tokend-verify/benches crates/tokend-bench/src
 
 # The real sources (migrations are embedded at compile time). COPY may keep timestamps older than
 # the stand-ins' build, so touch the crate roots or cargo would keep the empty binary.
