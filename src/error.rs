@@ -125,7 +125,8 @@ pub enum Error {
     /// A DPoP-bound access token sent as a bearer token (or a bearer token sent with the DPoP
     /// scheme): the scheme must match the token.
     #[error(
-        "this access token is bound to a DPoP key: send it as Authorization: DPoP with a proof"
+        "the token and the scheme disagree: a DPoP-bound token is sent as Authorization: DPoP \
+         with a proof, any other as Bearer"
     )]
     DpopBoundToken,
     /// 401: service token deleted or deactivated.

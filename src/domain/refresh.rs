@@ -353,17 +353,23 @@ impl Tokend {
     }
 
     /// `POST /v1/auth/sign_out` and RFC 7009 revocation: revokes the token's session. Anything
-    /// unknown is accepted silently, as both specs require.
+    /// unknown is accepted silently, as both specs require. A DPoP-bound session is ended only
+    /// with a proof by its key, so a stolen token without the key cannot even sign its owner
+    /// out.
     pub async fn revoke_refresh_token(
         &self,
         token: &str,
         ip: IpAddr,
         user_agent: Option<&str>,
+        dpop: &DpopInput,
     ) -> Result<()> {
         if let Some(claim) = self.refresh_tokens.open(token) {
             let Some(session) = self.store.session_by_id(claim.session).await? else {
                 return Ok(());
             };
+            if let Some(jkt) = session.dpop_jkt.as_deref() {
+                self.token_endpoint_proof_by(dpop, jkt).await?;
+            }
             let now = self.clock.now();
             let audit = crate::domain::admin::audit::AuditEvent::new(
                 "session.revoked",

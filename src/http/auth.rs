@@ -61,10 +61,11 @@ pub async fn sign_out(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
+    Dpop(dpop): Dpop,
     JsonBody(req): JsonBody<SignOutRequest>,
 ) -> Result<StatusCode> {
     state
-        .revoke_refresh_token(&req.refresh_token, ip, user_agent.as_deref())
+        .revoke_refresh_token(&req.refresh_token, ip, user_agent.as_deref(), &dpop)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -74,10 +75,11 @@ pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
+    Dpop(dpop): Dpop,
     TokenParam(token): TokenParam,
 ) -> Result<StatusCode> {
     state
-        .revoke_token(&token, None, ip, user_agent.as_deref())
+        .revoke_token(&token, None, ip, user_agent.as_deref(), &dpop)
         .await?;
     Ok(StatusCode::OK)
 }

@@ -419,10 +419,7 @@ async fn check_scheme(
                 .resource_proof(&dpop_input(parts, state), token, jkt)
                 .await
         }
-        (Some(_), _) => Err(Error::DpopBoundToken),
-        (None, Scheme::Dpop) => Err(Error::Unauthorized {
-            token_presented: true,
-        }),
+        (Some(_), _) | (None, Scheme::Dpop) => Err(Error::DpopBoundToken),
         (None, _) => Ok(()),
     }
 }

@@ -252,6 +252,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
+    Dpop(dpop): Dpop,
     req: Request,
 ) -> Result<Response, OAuthError> {
     let (headers, mut form) = Form::read(req, &state).await?;
@@ -259,7 +260,7 @@ pub async fn revoke(
     let client = state.authenticate_client(&auth).await?;
     let token = form.require("token")?;
     state
-        .revoke_token(&token, Some(&client), ip, user_agent.as_deref())
+        .revoke_token(&token, Some(&client), ip, user_agent.as_deref(), &dpop)
         .await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -210,7 +210,6 @@ pub fn cors(origins: &[String]) -> Option<CorsLayer> {
             ])
             .expose_headers([
                 HeaderName::from_static(super::error::DPOP_NONCE),
-                header::WWW_AUTHENTICATE,
                 HeaderName::from_static("ratelimit-limit"),
                 HeaderName::from_static("ratelimit-remaining"),
                 HeaderName::from_static("ratelimit-reset"),

@@ -26,6 +26,7 @@ both_backends!(
     the_mfa_step_must_prove_the_sign_in_key,
     the_standard_token_endpoint_needs_the_key_too,
     spent_proof_ids_are_purged_once_their_window_passed,
+    ending_a_bound_session_needs_its_key,
 );
 
 fn url(app: &TestApp, path: &str) -> String {
@@ -541,14 +542,14 @@ async fn the_mfa_step_must_prove_the_sign_in_key(b: Backend) {
     };
     assert_bad_proof(step(None).await).await;
     let other = DpopSigner::generate_es256().unwrap();
-    assert_bad_proof(step(Some(proof(&app, &other, "POST", "/v1/auth/mfa"))).await).await;
+    assert_bad_proof(step(Some(proof(app, &other, "POST", "/v1/auth/mfa"))).await).await;
     // Refused proofs cost no attempt: the right key and code still finish the sign-in.
-    let r = step(Some(proof(&app, &key, "POST", "/v1/auth/mfa"))).await;
+    let r = step(Some(proof(app, &key, "POST", "/v1/auth/mfa"))).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     let refresh = body["refresh_token"].as_str().unwrap();
-    assert_bad_proof(refresh_with(&app, refresh, enrolled.seeded.account, None).await).await;
-    bound_refresh(&app, refresh, enrolled.seeded.account, &key).await;
+    assert_bad_proof(refresh_with(app, refresh, enrolled.seeded.account, None).await).await;
+    bound_refresh(app, refresh, enrolled.seeded.account, &key).await;
 }
 
 async fn the_standard_token_endpoint_needs_the_key_too(b: Backend) {
@@ -633,4 +634,47 @@ async fn spent_proof_ids_are_purged_once_their_window_passed(b: Backend) {
             .unwrap(),
         1
     );
+}
+
+async fn ending_a_bound_session_needs_its_key(b: Backend) {
+    let app = spawn_app(b).await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let key = DpopSigner::generate_es256().unwrap();
+    let refresh = bound_sign_in(&app, &ana, &key).await;
+    let (access, refresh) = bound_refresh(&app, &refresh, ana.account, &key).await;
+    // Without the key, neither the refresh token nor the access token ends the session, on
+    // any of the three revocation routes.
+    let body = json!({"refresh_token": refresh});
+    assert_bad_proof(post_with(&app, "/v1/auth/sign_out", body.clone(), None).await).await;
+    for token in [&refresh, &access] {
+        let r = post_with(&app, "/v1/revoke", json!({"token": token}), None).await;
+        assert_bad_proof(r).await;
+    }
+    let (client, _) = app.register_client(false, &["refresh_token"], &[]).await;
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .form(&[("token", access.as_str()), ("client_id", client.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+    let (access, refresh) = bound_refresh(&app, &refresh, ana.account, &key).await;
+    assert_eq!(
+        get_dpop(&app, "/v1/me", &access, &key).await.status(),
+        StatusCode::OK
+    );
+    // With it, sign-out works and the session is over.
+    let p = proof(&app, &key, "POST", "/v1/auth/sign_out");
+    let r = post_with(
+        &app,
+        "/v1/auth/sign_out",
+        json!({"refresh_token": refresh}),
+        Some(&p),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let p = proof(&app, &key, "POST", "/v1/auth/token");
+    let r = refresh_with(&app, &refresh, ana.account, Some(&p)).await;
+    assert_error(r, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
 }

@@ -165,10 +165,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 /// A non-Bearer `Authorization` (say, Basic) counts as no token, as RFC 6750 section 3.1 asks.
 /// Two tokens, or a repeated header, are refused: RFC 6750 section 2 forbids more than one
 /// method per request, and guessing which one was meant invites confusion.
-pub(crate) fn presented_token(headers: &HeaderMap) -> Result<&str, AuthRejection> {
-    presented_credentials(headers).map(|(token, _)| token)
-}
-
 /// The one token a request presents, and whether it came with the `DPoP` scheme (RFC 9449
 /// section 7.1) rather than `Bearer` or `X-API-Key`.
 pub(crate) fn presented_credentials(headers: &HeaderMap) -> Result<(&str, bool), AuthRejection> {

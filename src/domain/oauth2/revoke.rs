@@ -8,6 +8,7 @@
 use uuid::Uuid;
 
 use crate::crypto::service_token::looks_like_service_token;
+use crate::domain::dpop::DpopInput;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::ClientRecord;
@@ -40,6 +41,7 @@ impl Tokend {
         client: Option<&ClientRecord>,
         ip: std::net::IpAddr,
         user_agent: Option<&str>,
+        dpop: &DpopInput,
     ) -> Result<()> {
         let token = token.trim();
         if looks_like_service_token(&self.settings.service_token_prefix, token) {
@@ -49,7 +51,7 @@ impl Tokend {
             if let Some(client) = client {
                 self.check_session_client(claim.session, client).await?;
             }
-            return self.revoke_refresh_token(token, ip, user_agent).await;
+            return self.revoke_refresh_token(token, ip, user_agent, dpop).await;
         }
         let now = self.clock.now();
         let Ok(claims) = self.access_tokens.verify_issued(token, now) else {
@@ -63,6 +65,9 @@ impl Tokend {
         };
         if let Some(client) = client {
             self.check_session_client(session, client).await?;
+        }
+        if let Some(jkt) = claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str()) {
+            self.token_endpoint_proof_by(dpop, jkt).await?;
         }
         let user = Uuid::parse_str(&claims.sub).ok();
         let mut event = crate::domain::admin::audit::AuditEvent::new(

@@ -91,10 +91,11 @@ fn revoke() -> Value {
         "summary": "RFC 7009 revocation endpoint",
         "description": "A refresh token or user access token revokes its session; anything unknown is accepted silently. Service tokens are refused: delete them through the management API.",
         "security": client_security(),
+        "parameters": [dpop_parameter()],
         "requestBody": form_body(schema("RevocationForm")),
         "responses": with_shared_errors(json!({
             "200": empty("Revoked, or nothing to revoke. Empty body."),
-            "400": oauth_error("`invalid_request`: not a form, `token` missing, a repeated parameter. `unsupported_token_type`: a service token, or a JWT exchanged for one."),
+            "400": with_dpop_nonce(oauth_error("`invalid_request`: not a form, `token` missing, a repeated parameter. `unsupported_token_type`: a service token, or a JWT exchanged for one. `invalid_dpop_proof`: the session is DPoP-bound and the request has no valid proof by its key; nothing is revoked. `use_dpop_nonce`: with `TOKEND_DPOP_NONCE`, retry with the nonce in `DPoP-Nonce`.")),
         })),
     })
 }

@@ -96,10 +96,11 @@ fn sign_out() -> Value {
         "tags": ["Sign-in"],
         "operationId": "signOut",
         "summary": "End the session of a refresh token",
+        "parameters": [dpop_parameter()],
         "requestBody": json_body("SignOutRequest"),
         "responses": responses(json!({
             "204": empty("Signed out; also for an unknown or already revoked token."),
-            "400": error("`invalid_request` (`details.field`)."),
+            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`). A DPoP-bound session is ended only with a proof by its key: {DPOP_400}"))),
         }), true),
     })
 }
@@ -109,7 +110,8 @@ fn revoke() -> Value {
         "tags": ["Sign-in"],
         "operationId": "revoke",
         "summary": "Revoke the session of a refresh or access token (RFC 7009)",
-        "description": "No client authentication. A refresh token or a user access token revokes its session; anything unknown, malformed or expired is accepted silently. Service tokens are deleted through the management API instead.",
+        "description": "No client authentication. A refresh token or a user access token revokes its session; anything unknown, malformed or expired is accepted silently. Service tokens are deleted through the management API instead. A DPoP-bound session is revoked only with a proof by its key.",
+        "parameters": [dpop_parameter()],
         "requestBody": {
             "required": true,
             "content": {
@@ -119,7 +121,7 @@ fn revoke() -> Value {
         },
         "responses": responses(json!({
             "200": empty("Revoked, or nothing to revoke. Empty body."),
-            "400": error("`invalid_request` (`details.field`: `token`). `unsupported_token_type`: a service token, or a JWT exchanged for one."),
+            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`: `token`). `unsupported_token_type`: a service token, or a JWT exchanged for one. {DPOP_400}"))),
         }), true),
     })
 }

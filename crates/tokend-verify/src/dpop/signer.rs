@@ -19,6 +19,7 @@ use super::{access_token_hash, DPOP_TYP};
 pub struct DpopSigner {
     alg: Algorithm,
     pub(super) encoding: EncodingKey,
+    pkcs8: Vec<u8>,
     jwk: Jwk,
     jkt: String,
 }
@@ -91,6 +92,7 @@ impl DpopSigner {
         Ok(Self {
             alg,
             encoding,
+            pkcs8: pkcs8.to_vec(),
             jwk,
             jkt,
         })
@@ -99,6 +101,13 @@ impl DpopSigner {
     /// The RFC 7638 thumbprint of the public key: the `cnf.jkt` of tokens bound to it.
     pub fn jkt(&self) -> &str {
         &self.jkt
+    }
+
+    /// The private key as PKCS#8 DER, to keep it (encrypted, in the platform's key store) and
+    /// bring it back with [`from_pkcs8`](Self::from_pkcs8): a session bound to a key that is
+    /// lost can only be signed in again.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
     }
 
     /// The public key as a JWK (what each proof's header carries).

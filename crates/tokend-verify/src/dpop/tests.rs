@@ -50,6 +50,20 @@ fn a_fresh_proof_of_either_algorithm_passes_and_names_its_key() {
 }
 
 #[test]
+fn a_kept_key_signs_proofs_for_the_same_thumbprint() {
+    let t = now();
+    for signer in signers() {
+        let alg = jsonwebtoken::decode_header(&signer.proof("GET", URL, None, None, t).unwrap())
+            .unwrap()
+            .alg;
+        let again = DpopSigner::from_pkcs8(alg, signer.pkcs8_der()).unwrap();
+        assert_eq!(again.jkt(), signer.jkt());
+        let proof = again.proof("POST", URL, None, None, t).unwrap();
+        assert_eq!(check_proof(&proof, &ctx(t)).unwrap().jkt, signer.jkt());
+    }
+}
+
+#[test]
 fn method_url_and_time_must_match_the_request() {
     let t = now();
     let s = DpopSigner::generate_es256().unwrap();

@@ -25,7 +25,7 @@ pub use scope::{RequireScope, RequireScopeService};
 
 use crate::client_ip::{allowed, TrustedProxies};
 use crate::dpop::{check_proof, DpopError, JtiCache, ProofContext};
-use crate::principal::{presented_credentials, presented_token};
+use crate::principal::presented_credentials;
 use crate::rejection::AuthRejection;
 #[cfg(feature = "remote")]
 use crate::{IntrospectError, Introspector, RemoteError, RemoteVerifier};
@@ -183,7 +183,11 @@ impl TokendAuth {
     /// # Errors
     /// The [`AuthRejection`] to answer with.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthRejection> {
-        let principal = self.principal(presented_token(headers)?).await?;
+        let (token, dpop_scheme) = presented_credentials(headers)?;
+        if dpop_scheme {
+            return Err(AuthRejection::DpopScheme);
+        }
+        let principal = self.principal(token).await?;
         if principal.dpop_jkt().is_some() {
             return Err(AuthRejection::DpopScheme);
         }

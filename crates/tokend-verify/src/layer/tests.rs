@@ -312,3 +312,63 @@ async fn service_jwt_rate_limit_counts_down_then_answers_429() {
     let r = app.oneshot(get_req("/read", &open)).await.unwrap();
     assert!(r.headers().get("x-ratelimit-limit").is_none());
 }
+
+/// `authenticate` (for code outside a router) cannot see the method and URL a proof names, so it
+/// refuses DPoP-bound tokens and the DPoP scheme, whatever the token; `authenticate_request`
+/// checks the proof.
+#[tokio::test]
+async fn authenticate_refuses_what_it_cannot_check_and_authenticate_request_checks_it() {
+    use crate::dpop::{Confirmation, DpopSigner};
+    use crate::AuthRejection;
+    let key = TestKey::ed25519("k");
+    let auth = TokendAuth::new(verifier(&[&key])).with_public_url("https://api.example.test/");
+    let signer = DpopSigner::generate_es256().unwrap();
+    let bound = key.sign(&crate::AccessClaims {
+        cnf: Some(Confirmation {
+            jkt: signer.jkt().to_owned(),
+        }),
+        ..claims()
+    });
+    let bearer = key.sign(&claims());
+    let headers = |scheme: &str, token: &str| {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            "authorization",
+            format!("{scheme} {token}").parse().unwrap(),
+        );
+        h
+    };
+    assert!(auth.authenticate(&headers("Bearer", &bearer)).await.is_ok());
+    for (scheme, token) in [("Bearer", &bound), ("DPoP", &bound), ("DPoP", &bearer)] {
+        assert_eq!(
+            auth.authenticate(&headers(scheme, token))
+                .await
+                .unwrap_err(),
+            AuthRejection::DpopScheme,
+            "{scheme}"
+        );
+    }
+    let now = crate::test_support::now();
+    let proof = signer
+        .proof(
+            "GET",
+            "https://api.example.test/me",
+            Some(&bound),
+            None,
+            now,
+        )
+        .unwrap();
+    let request = Request::get("/me")
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", &proof)
+        .body(())
+        .unwrap();
+    let (parts, ()) = request.into_parts();
+    let principal = auth.authenticate_request(&parts).await.unwrap();
+    assert_eq!(principal.dpop_jkt(), Some(signer.jkt()));
+    // The same proof again is a replay.
+    assert!(matches!(
+        auth.authenticate_request(&parts).await,
+        Err(AuthRejection::Dpop(crate::dpop::DpopError::Replayed))
+    ));
+}
