@@ -2,6 +2,7 @@
 //! Nothing outside this module touches raw key bytes.
 
 pub mod dpop_nonce;
+mod hash_pool;
 pub mod jwt;
 pub mod keys;
 pub mod opaque;

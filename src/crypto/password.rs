@@ -1,18 +1,20 @@
 //! Password hashing with argon2id, off the async workers and bounded in flight.
 //!
 //! Each hash holds `m_cost` KiB for its duration; a semaphore caps how many run at once, so a
-//! flood of sign-ins queues instead of exhausting memory or the blocking pool, and cheap routes
-//! stay fast. The permit moves into the blocking closure: a client that disconnects cannot free
-//! the slot while its hash still runs. Unknown logins verify against a dummy hash made with the
-//! current parameters, so they cost exactly what a wrong password costs.
+//! flood of sign-ins queues instead of exhausting memory, and cheap routes stay fast. Hashes run
+//! on their own low-priority threads, each reusing one memory area ([`super::hash_pool`]). The
+//! permit moves into the job: a client that disconnects cannot free the slot while its hash still
+//! runs. Unknown logins verify against a dummy hash made with the current parameters, so they
+//! cost exactly what a wrong password costs.
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
+use super::hash_pool::HashPool;
 use crate::config::Argon2Params;
 
 /// Longest password accepted, in bytes: checked before hashing, never truncated.
@@ -58,8 +60,8 @@ pub const NO_PASSWORD: &str = "!";
 /// Hashes and verifies passwords.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    argon2: Argon2<'static>,
     params: Params,
+    pool: HashPool,
     permits: Arc<Semaphore>,
     max_in_flight: usize,
     queued: Arc<std::sync::atomic::AtomicUsize>,
@@ -79,11 +81,14 @@ impl PasswordHasher {
     pub fn new(config: &Argon2Params, max_in_flight: usize) -> anyhow::Result<Self> {
         let params = Params::new(config.m_cost, config.t_cost, config.p_cost, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let dummy_hash = hash_blocking(&argon2, "tokend dummy password for unknown logins")?;
+        let dummy_hash = hash_with(
+            &params,
+            "tokend dummy password for unknown logins",
+            &mut Vec::new(),
+        )?;
         Ok(Self {
-            argon2,
             params,
+            pool: HashPool::start(max_in_flight.max(1))?,
             permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
             max_in_flight: max_in_flight.max(1),
             queued: Arc::default(),
@@ -115,13 +120,14 @@ impl PasswordHasher {
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
         let permit = self.permit().await?;
-        let argon2 = self.argon2.clone();
+        let params = self.params.clone();
         let password = password.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            hash_blocking(&argon2, password.expose())
-        })
-        .await?
+        self.pool
+            .run(move |memory| {
+                let _permit = permit;
+                hash_with(&params, password.expose(), memory)
+            })
+            .await?
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no user, so
@@ -132,44 +138,118 @@ impl PasswordHasher {
         stored: Option<&str>,
     ) -> anyhow::Result<Verified> {
         let permit = self.permit().await?;
-        let argon2 = self.argon2.clone();
         let params = self.params.clone();
         let password = password.clone();
         let known = stored.is_some();
         let stored: String = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_string);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                // A corrupt stored hash must not be a faster path: pay for one anyway.
-                let _ = hash_blocking(&argon2, password.expose());
-                return Ok(Verified {
-                    matches: false,
-                    needs_rehash: false,
-                });
-            };
-            let matches = known
-                && argon2
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok();
-            if !known {
-                let _ = argon2.verify_password(password.expose().as_bytes(), &parsed);
-            }
-            Ok(Verified {
-                matches,
-                needs_rehash: matches && !uses_params(&parsed, &params),
+        self.pool
+            .run(move |memory| {
+                let _permit = permit;
+                let Ok(parsed) = PasswordHash::new(&stored) else {
+                    // A corrupt stored hash must not be a faster path: pay for one anyway.
+                    let _ = hash_with(&params, password.expose(), memory);
+                    return Ok(Verified {
+                        matches: false,
+                        needs_rehash: false,
+                    });
+                };
+                let matches = verify_with(&parsed, password.expose(), &params, memory) && known;
+                Ok(Verified {
+                    matches,
+                    needs_rehash: matches && !uses_params(&parsed, &params),
+                })
             })
-        })
-        .await?
+            .await?
     }
 }
 
-fn hash_blocking(argon2: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
+/// One argon2id hash with `params` into `memory`, which is grown to the current parameters'
+/// size once and then reused; a larger stored hash (older, costlier parameters) gets a memory
+/// area of its own for the one hash, so the kept areas stay at the configured size.
+fn compute(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    current: &Params,
+    password: &str,
+    salt: &[u8],
+    memory: &mut Vec<Block>,
+) -> anyhow::Result<Output> {
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let blocks = params.block_count();
+    let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let mut own;
+    let area: &mut [Block] = if blocks <= current.block_count() {
+        if memory.len() < blocks {
+            memory.resize(current.block_count(), Block::default());
+        }
+        &mut memory[..blocks]
+    } else {
+        own = vec![Block::default(); blocks];
+        &mut own
+    };
+    Output::init_with(output_len, |out| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut *area)
+            .map_err(|_| argon2::password_hash::Error::Password)
+    })
+    .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+}
+
+/// A new PHC string for `password` with the current parameters and a fresh salt.
+fn hash_with(params: &Params, password: &str, memory: &mut Vec<Block>) -> anyhow::Result<String> {
     let salt_bytes: [u8; 16] = super::keys::random_bytes()?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    argon2
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+    let output = compute(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params,
+        params,
+        password,
+        &salt_bytes,
+        memory,
+    )?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("params: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches `stored`, recomputed with the stored hash's own algorithm,
+/// version, parameters and salt; outputs are compared in constant time (`Output`'s equality).
+fn verify_with(
+    stored: &PasswordHash<'_>,
+    password: &str,
+    current: &Params,
+    memory: &mut Vec<Block>,
+) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm) else {
+        return false;
+    };
+    let Ok(version) = stored
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map(Option::unwrap_or_default)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let mut salt_buffer = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    compute(algorithm, version, &params, current, password, salt, memory)
+        .is_ok_and(|computed| computed == *expected)
 }
 
 fn uses_params(hash: &PasswordHash<'_>, params: &Params) -> bool {
@@ -226,6 +306,59 @@ mod tests {
                 needs_rehash: true
             }
         );
+    }
+
+    /// Hashes made here verify with the argon2 crate's own verifier and the other way round, so
+    /// reusing memory changed nothing of the format or the result.
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = cheap(256);
+        let pw = Password::new("correct horse battery staple");
+        let ours = h.hash(&pw).await.unwrap();
+        let argon2 = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(256, 1, 1, None).unwrap(),
+        );
+        argon2
+            .verify_password(pw.expose().as_bytes(), &PasswordHash::new(&ours).unwrap())
+            .unwrap();
+        let salt = SaltString::encode_b64(&[9u8; 16]).unwrap();
+        let theirs = argon2
+            .hash_password(pw.expose().as_bytes(), &salt)
+            .unwrap()
+            .to_string();
+        assert!(h.verify(&pw, Some(&theirs)).await.unwrap().matches);
+        assert!(
+            !h.verify(&Password::new("wrong"), Some(&theirs))
+                .await
+                .unwrap()
+                .matches
+        );
+        // A costlier stored hash (say, before the parameters were lowered) still verifies.
+        let costly = cheap(1024).hash(&pw).await.unwrap();
+        let v = h.verify(&pw, Some(&costly)).await.unwrap();
+        assert!(v.matches && v.needs_rehash);
+    }
+
+    /// Hashing threads run at the lowest priority, so a flood of sign-ins leaves CPU to
+    /// everything else.
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lowest_priority() {
+        let pool = HashPool::start(1).unwrap();
+        let stat = pool
+            .run(|_| std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+            .await
+            .unwrap();
+        // Field 19 (after the parenthesised name) is the nice value.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        assert_eq!(fields[16], "19", "{stat}");
     }
 
     #[tokio::test]
