@@ -113,6 +113,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub argon2_p_cost: u32,
 
+    /// RUST_LOG for a started server (default: unset, so tokend's own default, which writes an
+    /// access-log line per request at INFO). `warn` measures without the access log.
+    #[arg(long)]
+    pub server_rust_log: Option<String>,
+
     /// Before each scenario, wait up to this long for the machine to be quiet (less than
     /// `--quiet-below` cores busy over a second) — for shared machines. 0: do not wait.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]

@@ -124,6 +124,12 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         format!("p99 {p99_ratio:.1}× alone"),
         format!("5xx during flood: {five_xx}"),
     ];
+    let problems = run.server.log_problems();
+    if problems > 0 {
+        under_notes.push(format!(
+            "server log: {problems} WARN/ERROR lines (e.g. sqlx slow statements)"
+        ));
+    }
     if let Some(threads) = threads {
         under_notes.push(format!("server threads after the flood: {threads}"));
     }

@@ -29,11 +29,22 @@ pub fn own_cpu_ticks() -> anyhow::Result<u64> {
 }
 
 fn parse_stat_ticks(stat: &str) -> anyhow::Result<u64> {
+    let (_, user, system) = parse_stat(stat)?;
+    Ok(user + system)
+}
+
+/// The name, utime and stime (ticks) of a stat line.
+fn parse_stat(stat: &str) -> anyhow::Result<(String, u64, u64)> {
     // The command name may hold spaces and parentheses: fields are counted after the last ')'.
-    let after = stat
+    let close = stat
         .rfind(')')
-        .map(|i| &stat[i + 1..])
         .ok_or_else(|| anyhow!("malformed stat line"))?;
+    let name = stat
+        .find('(')
+        .filter(|open| *open < close)
+        .map_or("", |open| &stat[open + 1..close])
+        .to_string();
+    let after = &stat[close + 1..];
     // After ')': state is field 3 of the full line, so utime (14) and stime (15) are at 11 and 12.
     let fields: Vec<&str> = after.split_whitespace().collect();
     let field = |i: usize| -> anyhow::Result<u64> {
@@ -42,7 +53,31 @@ fn parse_stat_ticks(stat: &str) -> anyhow::Result<u64> {
             .ok_or_else(|| anyhow!("short stat line"))?
             .parse()?)
     };
-    Ok(field(11)? + field(12)?)
+    Ok((name, field(11)?, field(12)?))
+}
+
+/// Per thread of a process: name, utime and stime in ticks.
+fn thread_times(pid: u32) -> HashMap<u32, (String, u64, u64)> {
+    let mut found = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(times) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))
+            .map_err(anyhow::Error::from)
+            .and_then(|s| parse_stat(&s))
+        {
+            found.insert(tid, times);
+        }
+    }
+    found
 }
 
 /// Resident memory of a process, in KiB.
@@ -144,16 +179,22 @@ fn postgres_ticks(database: Option<&str>) -> HashMap<u32, (u64, bool)> {
 #[derive(Debug, Clone)]
 pub struct CpuSnapshot {
     server: Option<u64>,
+    server_threads: HashMap<u32, (String, u64, u64)>,
     own: u64,
     machine: u64,
     postgres: HashMap<u32, (u64, bool)>,
 }
 
 /// What was spent between two snapshots, in seconds of CPU.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuSpent {
     /// The server process (all threads), if its pid is known.
     pub server: Option<f64>,
+    /// Of the server's live threads: time in the kernel (stime).
+    pub server_kernel: f64,
+    /// Of the server's live threads: time by thread name, largest first (names are truncated
+    /// to 15 characters by the kernel; tokio's workers and blocking threads share one).
+    pub server_by_thread: Vec<(String, f64)>,
     /// The bench process.
     pub client: f64,
     /// PostgreSQL backends whose title names the bench's database.
@@ -169,6 +210,7 @@ impl CpuSnapshot {
     pub fn take(server: Option<u32>, database: Option<&str>) -> Self {
         Self {
             server: server.and_then(|pid| cpu_ticks(pid).ok()),
+            server_threads: server.map(thread_times).unwrap_or_default(),
             own: own_cpu_ticks().unwrap_or(0),
             machine: machine_busy_ticks(),
             postgres: postgres_ticks(database),
@@ -198,8 +240,27 @@ impl CpuSnapshot {
             .saturating_sub(server.unwrap_or(0))
             .saturating_sub(client)
             .saturating_sub(all);
+        let mut kernel = 0u64;
+        let mut by_name: HashMap<String, u64> = HashMap::new();
+        for (tid, (name, user, system)) in &later.server_threads {
+            let (u0, s0) = self
+                .server_threads
+                .get(tid)
+                .map_or((0, 0), |(_, u, s)| (*u, *s));
+            let system = system.saturating_sub(s0);
+            kernel += system;
+            *by_name.entry(name.clone()).or_default() += user.saturating_sub(u0) + system;
+        }
+        let mut server_by_thread: Vec<(String, f64)> = by_name
+            .into_iter()
+            .filter(|(_, t)| *t > 0)
+            .map(|(n, t)| (n, secs(t)))
+            .collect();
+        server_by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
         CpuSpent {
             server: server.map(secs),
+            server_kernel: secs(kernel),
+            server_by_thread,
             client: secs(client),
             pg_backends: secs(backends),
             pg_all: secs(all),

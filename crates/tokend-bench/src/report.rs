@@ -116,6 +116,26 @@ impl Row {
         }
     }
 
+    /// Where the server's CPU went: kernel share and µs per request by thread name.
+    pub fn cpu_split(&self) -> Option<String> {
+        let cpu = &self.measured.cpu;
+        let total = cpu.server?;
+        if total <= 0.0 {
+            return None;
+        }
+        let threads: Vec<String> = cpu
+            .server_by_thread
+            .iter()
+            .take(3)
+            .map(|(name, secs)| format!("{name} {:.0}", self.per_request_us(*secs)))
+            .collect();
+        Some(format!(
+            "kernel {:.0} %; µs/req by thread: {}",
+            100.0 * cpu.server_kernel / total,
+            threads.join(", ")
+        ))
+    }
+
     /// The Markdown table row.
     pub fn markdown(&self) -> String {
         let h = self.hist();
@@ -138,7 +158,11 @@ impl Row {
                 .map_or_else(|| "n/a".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
             100.0 * m.cpu.client / m.seconds.max(1e-9),
             m.cpu.background / m.seconds.max(1e-9),
-            self.notes.join("; "),
+            self.cpu_split()
+                .into_iter()
+                .chain(self.notes.iter().cloned())
+                .collect::<Vec<_>>()
+                .join("; "),
         )
     }
 
@@ -191,6 +215,9 @@ impl Row {
                 self.per_request_us(server),
                 100.0 * server / m.seconds.max(1e-9)
             );
+        }
+        if let Some(split) = self.cpu_split() {
+            let _ = writeln!(out, "   tokend CPU split  {split}");
         }
         if self.db == "PostgreSQL" {
             let _ = writeln!(

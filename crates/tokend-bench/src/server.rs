@@ -171,6 +171,9 @@ impl Server {
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
         );
+        if let Some(filter) = &args.server_rust_log {
+            env.push(("RUST_LOG".into(), filter.clone()));
+        }
 
         // A server object from here on, so an early error still drops the database.
         let mut server = Self {
@@ -279,14 +282,20 @@ impl Server {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// Counts log lines at WARN or ERROR level (the default filter logs little else).
+    /// Counts log lines at WARN or ERROR level (read line by line: with the access log at INFO
+    /// the file grows by a line per request).
     pub fn log_problems(&self) -> usize {
+        use std::io::BufRead as _;
         let Ok(dir) = self.dir() else { return 0 };
-        std::fs::read_to_string(dir.join("tokend.log"))
-            .unwrap_or_default()
+        let Ok(file) = std::fs::File::open(dir.join("tokend.log")) else {
+            return 0;
+        };
+        std::io::BufReader::new(file)
             .lines()
+            .map_while(Result::ok)
             .filter(|l| {
-                l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("\"level\":\"ERROR\"")
+                let plain = strip_ansi(l);
+                plain.contains(" WARN ") || plain.contains(" ERROR ")
             })
             .count()
     }
@@ -346,8 +355,26 @@ impl Drop for Server {
     }
 }
 
+/// A log line without its terminal colour codes (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The bench's environment minus every `TOKEND_*` variable (tokend refuses unknown ones) and
-/// `RUST_LOG` (the server logs with its default filter).
+/// `RUST_LOG` (the server logs with its default filter unless `--server-rust-log`).
 fn inherited_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| !k.starts_with("TOKEND_") && k != "RUST_LOG")
