@@ -17,6 +17,16 @@ use tokio::sync::Semaphore;
 use super::hash_pool::HashPool;
 use crate::config::Argon2Params;
 
+/// Longest a hash waits for a thread. Past it the server is hashing slower than sign-ins arrive
+/// (a flood): the request is refused at once with [`HashQueueFull`], instead of waiting for a
+/// hash whose client has long given up, which would spend the CPU of live sign-ins on dead ones.
+pub const HASH_QUEUE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A hash could not get a thread within [`HASH_QUEUE_DEADLINE`]: answer "retry later".
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing is saturated; retry later")]
+pub struct HashQueueFull;
+
 /// Longest password accepted, in bytes: checked before hashing, never truncated.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -65,6 +75,7 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     max_in_flight: usize,
     queued: Arc<std::sync::atomic::AtomicUsize>,
+    queue_deadline: std::time::Duration,
     dummy_hash: Arc<str>,
 }
 
@@ -92,6 +103,7 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
             max_in_flight: max_in_flight.max(1),
             queued: Arc::default(),
+            queue_deadline: HASH_QUEUE_DEADLINE,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -100,9 +112,10 @@ impl PasswordHasher {
     async fn permit(&self) -> anyhow::Result<tokio::sync::OwnedSemaphorePermit> {
         use std::sync::atomic::Ordering;
         self.queued.fetch_add(1, Ordering::Relaxed);
-        let permit = self.permits.clone().acquire_owned().await;
+        let permit =
+            tokio::time::timeout(self.queue_deadline, self.permits.clone().acquire_owned()).await;
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        Ok(permit?)
+        Ok(permit.map_err(|_| HashQueueFull)??)
     }
 
     /// Hashes waiting for a slot (a gauge for operators: a long queue means sign-ins are
@@ -359,6 +372,37 @@ mod tests {
             .split_whitespace()
             .collect();
         assert_eq!(fields[16], "19", "{stat}");
+    }
+
+    /// Past the queue deadline a hash is refused at once with `HashQueueFull`, and the hashes
+    /// already running are unaffected.
+    #[tokio::test]
+    async fn a_saturated_hasher_refuses_instead_of_queueing_forever() {
+        let mut slow = PasswordHasher::new(
+            &Argon2Params {
+                m_cost: 32 * 1024,
+                t_cost: 8,
+                p_cost: 1,
+            },
+            1,
+        )
+        .unwrap();
+        slow.queue_deadline = std::time::Duration::from_millis(20);
+        let pw = Password::new("correct horse battery staple");
+        let running = {
+            let slow = slow.clone();
+            let pw = pw.clone();
+            tokio::spawn(async move { slow.hash(&pw).await })
+        };
+        // Let the first hash take the only thread.
+        while slow.in_flight() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = slow.verify(&pw, None).await.unwrap_err();
+        assert!(refused.is::<HashQueueFull>(), "{refused}");
+        assert_eq!(slow.queue_depth(), 0);
+        let hash = running.await.unwrap().unwrap();
+        assert!(slow.verify(&pw, Some(&hash)).await.unwrap().matches);
     }
 
     #[tokio::test]

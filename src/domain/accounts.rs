@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::login::normalize_login;
 use super::sessions::enforce_password_policy;
+use crate::domain::sign_in::hashing_error;
 use crate::crypto::password::Password;
 use crate::domain::admin::audit::AuditEvent;
 use crate::domain::Tokend;
@@ -39,7 +40,7 @@ impl Tokend {
     pub async fn add_user(&self, login: &str, password: &Password) -> Result<Uuid> {
         let login = normalize_login(login).map_err(|e| Error::field("login", e.to_string()))?;
         enforce_password_policy("password", password)?;
-        let hash = self.hasher.hash(password).await.map_err(Error::internal)?;
+        let hash = self.hasher.hash(password).await.map_err(hashing_error)?;
         let user = UserRecord {
             id: Uuid::now_v7(),
             login,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::password_policy::check_password;
 use super::principal::UserPrincipal;
+use crate::domain::sign_in::hashing_error;
 use crate::clock::rfc3339;
 use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
 use crate::domain::admin::audit::AuditEvent;
@@ -156,7 +157,7 @@ impl Tokend {
             .hasher
             .verify(password, Some(&user.password_hash))
             .await
-            .map_err(Error::internal)?;
+            .map_err(hashing_error)?;
         if !verified.matches {
             return Err(Error::InvalidCredentials);
         }
@@ -177,7 +178,7 @@ impl Tokend {
             .hasher
             .hash(&req.new_password)
             .await
-            .map_err(Error::internal)?;
+            .map_err(hashing_error)?;
         let now = self.clock.now();
         let actor = format!("user:{}", user.id);
         let audit = [

@@ -194,6 +194,18 @@ impl<'a> SessionAudit<'a> {
     }
 }
 
+/// The domain error for a failed hash: `429 rate_limited` (retry in a second) when hashing is
+/// saturated, since that says "too many sign-ins right now", not that anything broke.
+pub(crate) fn hashing_error(e: anyhow::Error) -> Error {
+    if e.is::<crate::crypto::password::HashQueueFull>() {
+        Error::RateLimited {
+            retry_after_secs: 1,
+        }
+    } else {
+        Error::internal(e)
+    }
+}
+
 impl Tokend {
     /// Checks limits and credentials, then signs in or asks for the second factor.
     pub async fn sign_in(
@@ -252,7 +264,7 @@ impl Tokend {
                     .filter(|h| *h != crate::crypto::password::NO_PASSWORD),
             )
             .await
-            .map_err(Error::internal)?;
+            .map_err(hashing_error)?;
         let Some(mut user) = user.as_ref().filter(|_| verified.matches).cloned() else {
             self.metrics.event("sign_in_invalid_credentials");
             let event = match &user {

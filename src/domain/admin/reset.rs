@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::AdminCaller;
+use crate::domain::sign_in::hashing_error;
 use crate::clock::rfc3339;
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
@@ -95,7 +96,7 @@ impl Tokend {
             .hasher
             .hash(&req.new_password)
             .await
-            .map_err(Error::internal)?;
+            .map_err(hashing_error)?;
         let now = self.clock.now();
         let event = AuditEvent::new("password.reset", "system")
             .from(ip, user_agent)

@@ -5,6 +5,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{page_of, AdminCaller, Page, PageRequest};
+use crate::domain::sign_in::hashing_error;
 use crate::clock::rfc3339;
 use crate::crypto::password::{Password, NO_PASSWORD};
 use crate::domain::login::normalize_login;
@@ -81,7 +82,7 @@ impl Tokend {
         let password_hash = match &req.password {
             Some(password) => {
                 enforce_password_policy("password", password)?;
-                self.hasher.hash(password).await.map_err(Error::internal)?
+                self.hasher.hash(password).await.map_err(hashing_error)?
             }
             None => NO_PASSWORD.to_string(),
         };
