@@ -13,8 +13,11 @@ use tokend::config::Settings;
 async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    // Colours only for a person at a terminal: escape codes in a file or a log shipper are noise,
+    // and cost time on every line.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // One JSON object per line for log shippers; human-readable text otherwise.
     if std::env::var("TOKEND_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {

@@ -1,8 +1,9 @@
 //! Access tokens: RFC 9068 JWTs signed with the key ring's current signer and verified through
 //! `tokend-verify`, the same code resource APIs run, so there is one definition of a valid token.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{encode, Header};
@@ -65,6 +66,40 @@ struct Loaded {
     /// Same keys, any audience: for introspection and revocation, which see tokens tokend issued
     /// for every resource server.
     issuer_verifier: Verifier,
+    /// Tokens this key set verified, so an app calling tokend's API with the same token for
+    /// fifteen minutes pays for the signature once. Part of the key set: a reload that changes
+    /// the keys starts an empty one, so a removed key's tokens are checked again (and refused).
+    verified: VerifiedTokens,
+}
+
+/// Most tokens kept in [`VerifiedTokens`]: about 2 MiB at tokend's token size.
+const VERIFIED_CAPACITY: usize = 4096;
+
+/// Access tokens that passed [`Verifier::verify_at`], by their exact text. A hit is served only
+/// while the claims' own `nbf`/`exp` window (leeway 0, as the verifier has) includes `now`, so
+/// the cache never stretches a token's life; the session and user are still read on every
+/// request by the caller.
+#[derive(Default)]
+struct VerifiedTokens(Mutex<HashMap<Box<str>, AccessClaims>>);
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, now: UnixTime) -> Option<AccessClaims> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(token)
+            .filter(|c| now >= c.nbf && now < c.exp)
+            .cloned()
+    }
+
+    fn put(&self, token: &str, claims: &AccessClaims, now: UnixTime) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= VERIFIED_CAPACITY {
+            map.retain(|_, c| now < c.exp);
+            if map.len() >= VERIFIED_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), claims.clone());
+    }
 }
 
 /// Issues and verifies access tokens. The key set can be swapped at run time ([`Self::reload`]),
@@ -113,6 +148,7 @@ impl AccessTokens {
             jwks_json,
             verifier,
             issuer_verifier,
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -208,7 +244,13 @@ impl AccessTokens {
 
     /// Verifies signature, `typ`, `iss`, `aud`, `exp` and `nbf` at `now`.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, VerifyError> {
-        self.current().verifier.verify_at(token, now)
+        let loaded = self.current();
+        if let Some(claims) = loaded.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = loaded.verifier.verify_at(token, now)?;
+        loaded.verified.put(token, &claims, now);
+        Ok(claims)
     }
 
     /// Like [`Self::verify`] but for any audience tokend issues for (the default and every
@@ -291,5 +333,29 @@ mod tests {
             tokens.verify(&old_jwt, 2_100).is_ok(),
             "old key still verifies"
         );
+    }
+
+    /// A token verified once is served from the key set's cache, but never past its `exp`, and
+    /// a reload that removes its key starts a new cache, so the token is refused at once.
+    #[test]
+    fn verified_tokens_are_cached_per_key_set_and_never_past_exp() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = generate_key(dir.path(), KeyAlg::Ed25519, 1_000).unwrap();
+        let tokens =
+            AccessTokens::new(KeyRing::load(dir.path()).unwrap(), "http://i", "a", 900).unwrap();
+        let (jwt, claims) = tokens.issue(&grant(), 2_000).unwrap();
+        assert_eq!(tokens.verify(&jwt, 2_000).unwrap(), claims);
+        assert_eq!(tokens.current().verified.0.lock().unwrap().len(), 1);
+        assert_eq!(tokens.verify(&jwt, 2_899).unwrap(), claims, "a hit");
+        assert_eq!(tokens.verify(&jwt, 2_900), Err(VerifyError::Expired));
+        // A tampered copy is not the cached text: it is verified, and refused.
+        let mut forged = jwt.clone();
+        forged.pop();
+        assert!(tokens.verify(&forged, 2_000).is_err());
+        // The signing key is removed from the directory: the cached token goes with it.
+        generate_key(dir.path(), KeyAlg::Ed25519, 1_500).unwrap();
+        std::fs::remove_file(dir.path().join(format!("{old}.pem"))).unwrap();
+        assert!(tokens.reload(dir.path()).unwrap());
+        assert!(tokens.verify(&jwt, 2_000).is_err());
     }
 }
