@@ -4,9 +4,9 @@ use uuid::Uuid;
 
 use super::login::normalize_login;
 use super::sessions::enforce_password_policy;
-use crate::domain::sign_in::hashing_error;
 use crate::crypto::password::Password;
 use crate::domain::admin::audit::AuditEvent;
+use crate::domain::sign_in::hashing_error;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{AccountRecord, UserRecord};

@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::password_policy::check_password;
 use super::principal::UserPrincipal;
-use crate::domain::sign_in::hashing_error;
 use crate::clock::rfc3339;
 use crate::crypto::password::{Password, MAX_PASSWORD_BYTES};
 use crate::domain::admin::audit::AuditEvent;
+use crate::domain::sign_in::hashing_error;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::UserRecord;

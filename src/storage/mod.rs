@@ -14,7 +14,6 @@ mod records;
 mod service_tokens;
 mod sql;
 pub mod sqlite;
-mod sqlite_writer;
 
 use std::sync::Arc;
 

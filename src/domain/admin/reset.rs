@@ -13,12 +13,12 @@ use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::AdminCaller;
-use crate::domain::sign_in::hashing_error;
 use crate::clock::rfc3339;
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
 use crate::domain::refresh::secs;
 use crate::domain::sessions::enforce_password_policy;
+use crate::domain::sign_in::hashing_error;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 

@@ -5,11 +5,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{page_of, AdminCaller, Page, PageRequest};
-use crate::domain::sign_in::hashing_error;
 use crate::clock::rfc3339;
 use crate::crypto::password::{Password, NO_PASSWORD};
 use crate::domain::login::normalize_login;
 use crate::domain::sessions::{enforce_password_policy, session_view, SessionView};
+use crate::domain::sign_in::hashing_error;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{UserFilter, UserRecord};
