@@ -111,10 +111,17 @@ impl PasswordHasher {
     /// Waits for a hashing slot, counted in [`Self::queue_depth`] while it waits.
     async fn permit(&self) -> anyhow::Result<tokio::sync::OwnedSemaphorePermit> {
         use std::sync::atomic::Ordering;
+        // Counted while waiting, also when the request is dropped mid-wait (a client gone).
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         self.queued.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.queued);
         let permit =
             tokio::time::timeout(self.queue_deadline, self.permits.clone().acquire_owned()).await;
-        self.queued.fetch_sub(1, Ordering::Relaxed);
         Ok(permit.map_err(|_| HashQueueFull)??)
     }
 

@@ -248,8 +248,15 @@ impl Tokend {
             ip: ip.to_string(),
             liveness: self.session_liveness(now),
         };
-        let Some(rotated) = self.store.rotate_refresh(&rotation).await? else {
-            return Ok(None);
+        let rotated = match self.store.rotate_refresh(&rotation).await {
+            Ok(Some(rotated)) => rotated,
+            Ok(None) => return Ok(None),
+            // Nothing was spent (the statement or its batch failed as a whole): the full path
+            // tries again and answers for itself.
+            Err(e) => {
+                tracing::warn!(error = %e, "one-statement rotation failed; taking the full path");
+                return Ok(None);
+            }
         };
         let scope = self.grant_scopes(&rotated.role, req.scope.as_deref())?;
         let key = rotated.session.dpop_jkt.clone().or(rotation.proof_jkt);

@@ -118,10 +118,15 @@ impl RotationWriter {
 async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<(Rotation, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // A caller that went away (its client disconnected) does not get its token spent.
+        batch.retain(|(_, reply)| !reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         match commit_batch(&pool, &batch).await {
             Ok(results) => {
                 for ((_, reply), result) in batch.drain(..).zip(results) {
-                    let _ = reply.send(result);
+                    let _ = reply.send(Ok(result));
                 }
             }
             Err(e) => {
@@ -132,21 +137,32 @@ async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<(Rotation, Reply)>) {
                 }
             }
         }
+        // Other writers (sign-ins, sign-outs, DPoP proof ids) wait for SQLite's lock in its busy
+        // handler, which retries on its own schedule: while rotations keep coming, leave the lock
+        // free for a moment between batches so they get their turn. Rotations queue meanwhile
+        // and the next batch takes them all.
+        if !jobs.is_empty() {
+            tokio::time::sleep(LOCK_BREAK).await;
+        }
     }
 }
 
-/// Runs the batch in one transaction. A statement that fails answers its own rotation with the
-/// error and leaves the others (SQLite keeps the transaction open after a failed statement);
-/// a failed commit answers them all with its error, since none of them happened.
+/// How long the writer leaves SQLite's write lock free between two batches when more are waiting.
+const LOCK_BREAK: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Runs the batch in one transaction, all or nothing: the first statement that fails ends it
+/// (SQLite may already have rolled the transaction back, as it does on a full disk or an I/O
+/// error), nothing is committed and every rotation of the batch gets the error, so no token is
+/// spent for a caller that is told it failed.
 async fn commit_batch(
     pool: &SqlitePool,
     batch: &[(Rotation, Reply)],
-) -> StorageResult<Vec<StorageResult<Option<Rotated>>>> {
+) -> StorageResult<Vec<Option<Rotated>>> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(batch.len());
     for (rotation, _) in batch {
-        results.push(SqliteStore::rotate_on(&mut *tx, rotation).await);
+        results.push(SqliteStore::rotate_on(&mut *tx, rotation).await?);
     }
     tx.commit().await?;
     Ok(results)

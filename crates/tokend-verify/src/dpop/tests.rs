@@ -53,7 +53,7 @@ fn a_fresh_proof_of_either_algorithm_passes_and_names_its_key() {
 fn a_kept_key_signs_proofs_for_the_same_thumbprint() {
     let t = now();
     for signer in signers() {
-        let alg = jsonwebtoken::decode_header(&signer.proof("GET", URL, None, None, t).unwrap())
+        let alg = jsonwebtoken::decode_header(signer.proof("GET", URL, None, None, t).unwrap())
             .unwrap()
             .alg;
         let again = DpopSigner::from_pkcs8(alg, signer.pkcs8_der()).unwrap();

@@ -248,7 +248,11 @@ impl TokendAuth {
 
     /// The URL the client addressed: see [`with_public_url`](Self::with_public_url).
     fn request_url(&self, parts: &axum::http::request::Parts) -> String {
-        let path = parts.uri.path();
+        // Inside a nested router the URI has lost its prefix; the original one has it.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |original| original.0.path());
         if let Some(base) = &self.public_url {
             return format!("{base}{path}");
         }
