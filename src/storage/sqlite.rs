@@ -117,12 +117,14 @@ impl RotationWriter {
 
 async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<(Rotation, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut busy_since: Option<std::time::Instant> = None;
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // A caller that went away (its client disconnected) does not get its token spent.
         batch.retain(|(_, reply)| !reply.is_closed());
         if batch.is_empty() {
             continue;
         }
+        let started = busy_since.get_or_insert_with(std::time::Instant::now);
         match commit_batch(&pool, &batch).await {
             Ok(results) => {
                 for ((_, reply), result) in batch.drain(..).zip(results) {
@@ -138,17 +140,24 @@ async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<(Rotation, Reply)>) {
             }
         }
         // Other writers (sign-ins, sign-outs, DPoP proof ids) wait for SQLite's lock in its busy
-        // handler, which retries on its own schedule: while rotations keep coming, leave the lock
-        // free for a moment between batches so they get their turn. Rotations queue meanwhile
-        // and the next batch takes them all.
-        if !jobs.is_empty() {
+        // handler, which retries on its own schedule. While rotations keep the writer busy back
+        // to back, it leaves the lock free for a moment every so often so they get their turn;
+        // rotations queue meanwhile and the next batch takes them all. An idle moment (an empty
+        // queue) gives them their turn for free.
+        if jobs.is_empty() {
+            busy_since = None;
+        } else if started.elapsed() >= BUSY_STRETCH {
             tokio::time::sleep(LOCK_BREAK).await;
+            busy_since = None;
         }
     }
 }
 
-/// How long the writer leaves SQLite's write lock free between two batches when more are waiting.
-const LOCK_BREAK: std::time::Duration = std::time::Duration::from_millis(1);
+/// How long the writer may run batches back to back before it leaves the lock free.
+const BUSY_STRETCH: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long it leaves SQLite's write lock free then.
+const LOCK_BREAK: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Runs the batch in one transaction, all or nothing: the first statement that fails ends it
 /// (SQLite may already have rolled the transaction back, as it does on a full disk or an I/O
