@@ -40,6 +40,11 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// Row locks order PostgreSQL's writers: no turn to wait for.
+    async fn write_turn(&self) -> super::sql::WriteTurn {
+        None
+    }
+
     /// One statement, one round trip: PostgreSQL's row lock makes the conditional `UPDATE`
     /// atomic, and concurrent rotations of different sessions never wait on each other.
     async fn run_rotation(

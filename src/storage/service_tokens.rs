@@ -137,7 +137,7 @@ macro_rules! impl_service_token_store {
                 audit: &$crate::storage::AuditContext,
                 detail: &str,
             ) -> $crate::storage::StorageResult<$crate::storage::CreateOutcome> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let account: Option<(String,)> = sqlx::query_as(concat!(
                     "SELECT id FROM accounts WHERE id = $1",
                     $for_update
@@ -237,7 +237,7 @@ macro_rules! impl_service_token_store {
                 patch: &$crate::storage::ServiceTokenPatch,
                 audit: &$crate::storage::AuditContext,
             ) -> $crate::storage::StorageResult<Option<$crate::storage::ServiceTokenRecord>> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let before: Option<$crate::storage::ServiceTokenRecord> =
                     sqlx::query_as(&format!(
                         "SELECT {} FROM service_tokens \
@@ -288,7 +288,7 @@ macro_rules! impl_service_token_store {
                 id: ::uuid::Uuid,
                 audit: &$crate::storage::AuditContext,
             ) -> $crate::storage::StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let deleted: Option<$crate::storage::ServiceTokenRecord> =
                     sqlx::query_as(&format!(
                         "UPDATE service_tokens SET deleted_at = $3 \

@@ -39,6 +39,12 @@ pub(crate) const SESSION_COLUMNS_OF_S: &str = "s.id, s.user_id, s.device_name, \
     s.device_platform, s.device_app_version, s.client_id, s.generation, s.rotated_at, \
     s.created_at, s.last_used_at, s.last_ip, s.revoked_at, s.revoked_reason, s.dpop_jkt";
 
+/// A turn at writing. SQLite has one write lock per database, and a writer that finds it taken
+/// sleeps in SQLite's busy handler, retrying on its own schedule (sleeps of up to 100 ms), so a
+/// busy writer can starve the others: the SQLite store hands out turns first come, first served
+/// (a fair async mutex shared with its rotation writer). PostgreSQL locks rows and needs none.
+pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
 /// Implements [`crate::storage::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
     ($store:ty, $migrations:literal, $begin_write:literal) => {
@@ -68,11 +74,16 @@ macro_rules! impl_store {
                 Ok(q.fetch_optional(exec).await?)
             }
 
+            /// A write transaction, and the backend's turn to write (see `write_turn`): drop both
+            /// together, after the commit.
             async fn begin_write(
                 &self,
-            ) -> $crate::storage::StorageResult<sqlx::Transaction<'static, <$store as HasDb>::Db>>
-            {
-                Ok(self.pool.begin_with($begin_write).await?)
+            ) -> $crate::storage::StorageResult<(
+                $crate::storage::sql::WriteTurn,
+                sqlx::Transaction<'static, <$store as HasDb>::Db>,
+            )> {
+                let turn = self.write_turn().await;
+                Ok((turn, self.pool.begin_with($begin_write).await?))
             }
         }
 
@@ -106,7 +117,7 @@ macro_rules! impl_store {
                 u: &UserRecord,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO users (id, login, password_hash, disabled, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -149,7 +160,7 @@ macro_rules! impl_store {
                 now: UnixTime,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
                     .bind(id.to_string())
                     .bind(disabled)
@@ -191,7 +202,7 @@ macro_rules! impl_store {
                 now: UnixTime,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
                     .bind(id.to_string())
                     .bind(hash)
@@ -208,7 +219,7 @@ macro_rules! impl_store {
                 a: &AccountRecord,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(a.id.to_string())
                     .bind(&a.name)
@@ -235,7 +246,7 @@ macro_rules! impl_store {
                 now: UnixTime,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO memberships (user_id, account_id, role, created_at) \
                      VALUES ($1, $2, $3, $4) \
@@ -258,7 +269,7 @@ macro_rules! impl_store {
                 account: Uuid,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done =
                     sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND account_id = $2")
                         .bind(user.to_string())
@@ -305,7 +316,7 @@ macro_rules! impl_store {
                 password_hash: &str,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query(&format!(
                     "INSERT INTO sessions ({}) \
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15 \
@@ -401,7 +412,7 @@ macro_rules! impl_store {
                 now: UnixTime,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
                      WHERE id = $1 AND revoked_at IS NULL",
@@ -427,7 +438,7 @@ macro_rules! impl_store {
                 now: UnixTime,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
                      WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",

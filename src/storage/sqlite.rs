@@ -30,6 +30,8 @@ use crate::clock::UnixTime;
 pub struct SqliteStore {
     pool: SqlitePool,
     rotations: RotationWriter,
+    /// Turns at SQLite's write lock, shared by write transactions and the rotation writer.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl HasDb for SqliteStore {
@@ -51,8 +53,18 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        let rotations = RotationWriter::spawn(pool.clone());
-        Ok(Self { pool, rotations })
+        let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let rotations = RotationWriter::spawn(pool.clone(), gate.clone());
+        Ok(Self {
+            pool,
+            rotations,
+            gate,
+        })
+    }
+
+    /// Waits for this store's turn at the write lock (first come, first served).
+    async fn write_turn(&self) -> super::sql::WriteTurn {
+        Some(self.gate.clone().lock_owned().await)
     }
 
     /// Through the one writer, which commits the rotations queued meanwhile together.
@@ -96,9 +108,9 @@ pub(crate) struct RotationWriter {
 
 impl RotationWriter {
     /// Starts the writer on `pool`'s connections. It ends when every handle is dropped.
-    pub(crate) fn spawn(pool: SqlitePool) -> Self {
+    pub(crate) fn spawn(pool: SqlitePool, gate: std::sync::Arc<tokio::sync::Mutex<()>>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, jobs));
+        tokio::spawn(run(pool, gate, jobs));
         Self { queue }
     }
 
@@ -115,7 +127,11 @@ impl RotationWriter {
     }
 }
 
-async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<(Rotation, Reply)>) {
+async fn run(
+    pool: SqlitePool,
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    mut jobs: mpsc::Receiver<(Rotation, Reply)>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut busy_since: Option<std::time::Instant> = None;
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -125,7 +141,10 @@ async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<(Rotation, Reply)>) {
             continue;
         }
         let started = busy_since.get_or_insert_with(std::time::Instant::now);
-        match commit_batch(&pool, &batch).await {
+        let turn = gate.lock().await;
+        let committed = commit_batch(&pool, &batch).await;
+        drop(turn);
+        match committed {
             Ok(results) => {
                 for ((_, reply), result) in batch.drain(..).zip(results) {
                     let _ = reply.send(Ok(result));

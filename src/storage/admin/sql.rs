@@ -50,7 +50,7 @@ macro_rules! impl_admin_store {
                 key: &$crate::storage::AdminKeyRecord,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query("INSERT INTO admin_keys (name, key_hash, created_at) VALUES ($1, $2, $3)")
                     .bind(&key.name)
                     .bind(&key.key_hash)
@@ -88,7 +88,7 @@ macro_rules! impl_admin_store {
                 name: &str,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query("DELETE FROM admin_keys WHERE name = $1")
                     .bind(name)
                     .execute(&mut *tx)
@@ -146,7 +146,7 @@ macro_rules! impl_admin_store {
                 name: &str,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query("UPDATE accounts SET name = $2 WHERE id = $1")
                     .bind(id.to_string())
                     .bind(name)
@@ -167,7 +167,7 @@ macro_rules! impl_admin_store {
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<$crate::storage::AccountDeletion> {
                 use $crate::storage::AccountDeletion;
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let (live,): (i64,) = sqlx::query_as(
                     "SELECT COUNT(*) FROM service_tokens \
                      WHERE account_id = $1 AND deleted_at IS NULL",
@@ -199,7 +199,7 @@ macro_rules! impl_admin_store {
                 id: Uuid,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 // Foreign keys cascade to sessions, MFA, recovery codes, mfa_tokens, memberships
                 // and reset tickets; the failure window is keyed by user id alone.
                 sqlx::query("DELETE FROM mfa_failures WHERE user_id = $1")
@@ -225,7 +225,7 @@ macro_rules! impl_admin_store {
                 now: UnixTime,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<u64> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
                      WHERE user_id = $1 AND revoked_at IS NULL",
@@ -245,7 +245,7 @@ macro_rules! impl_admin_store {
                 user: Uuid,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let mut removed = 0;
                 for sql in [
                     "DELETE FROM totp_credentials WHERE user_id = $1",
@@ -287,7 +287,7 @@ macro_rules! impl_admin_store {
                 now: UnixTime,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO password_reset_tickets (user_id, ticket_hash, expires_at, \
                      created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE \
@@ -311,7 +311,7 @@ macro_rules! impl_admin_store {
                 now: UnixTime,
                 audit: &$crate::storage::AuditRecord,
             ) -> $crate::storage::StorageResult<Option<Uuid>> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let taken: Option<(String,)> = sqlx::query_as(
                     "DELETE FROM password_reset_tickets WHERE ticket_hash = $1 AND expires_at > $2 \
                      RETURNING user_id",

@@ -114,7 +114,7 @@ macro_rules! impl_mfa_store {
                 now: UnixTime,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE totp_credentials SET confirmed = TRUE, confirmed_at = $4, \
                      last_accepted_step = $3 \
@@ -144,7 +144,7 @@ macro_rules! impl_mfa_store {
                 now: UnixTime,
             ) -> StorageResult<bool> {
                 use $crate::storage::MfaProof;
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 if !Self::burn_mfa_proof(&mut tx, user, &MfaProof::TotpStep(step), now).await? {
                     tx.rollback().await?;
                     return Ok(false);
@@ -161,7 +161,7 @@ macro_rules! impl_mfa_store {
                 now: UnixTime,
                 audit: &[$crate::storage::AuditRecord],
             ) -> StorageResult<bool> {
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 if !Self::burn_mfa_proof(&mut tx, user, proof, now).await? {
                     tx.rollback().await?;
                     return Ok(false);
@@ -318,7 +318,7 @@ macro_rules! impl_mfa_store {
                 now: UnixTime,
             ) -> StorageResult<$crate::storage::MfaCompletion> {
                 use $crate::storage::MfaCompletion;
-                let mut tx = self.begin_write().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 if !Self::burn_mfa_proof(&mut tx, user, proof, now).await? {
                     tx.rollback().await?;
                     return Ok(MfaCompletion::ProofRejected);
