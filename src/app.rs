@@ -15,6 +15,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::RefreshTokenCodec;
 use crate::domain::admin::throttle::AuditThrottle;
 use crate::domain::mfa::MfaState;
+use crate::domain::passkeys::PasskeyState;
 use crate::domain::scopes::Vocabulary;
 use crate::domain::service_tokens::ServiceTokenState;
 pub use crate::domain::Tokend;
@@ -66,6 +67,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
     );
     let mfa = MfaState::new(&settings)?;
     let service_tokens = ServiceTokenState::new(&settings)?;
+    let passkeys = PasskeyState::new(&settings)?;
     Ok(Arc::new(Tokend {
         settings,
         store,
@@ -82,5 +84,6 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         metrics: Metrics::default(),
         mfa,
         service_tokens,
+        passkeys,
     }))
 }

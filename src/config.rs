@@ -124,6 +124,15 @@ pub struct Settings {
     pub ops_listen: Option<String>,
     /// Browser origins allowed by CORS (exact match); empty sends no CORS headers.
     pub cors_origins: Vec<String>,
+    /// The WebAuthn relying party (a domain); passkeys are off while it is unset.
+    pub webauthn_rp_id: Option<String>,
+    /// The name authenticators show for the relying party.
+    pub webauthn_rp_name: String,
+    /// Origins passkeys may be used from: `https://…` web origins on the RP ID and Android apps'
+    /// `android:apk-key-hash:…`.
+    pub webauthn_origins: Vec<String>,
+    /// How long a passkey registration or sign-in challenge lives.
+    pub webauthn_challenge_ttl: Duration,
     /// Lifetime of password-reset tickets.
     pub password_reset_ttl: Duration,
     /// Password-reset attempts per client IP per minute (and burst).
@@ -177,6 +186,10 @@ pub const KNOWN_SETTINGS: &[&str] = &[
     "TOKEND_SIGN_IN_PER_IP_PER_MINUTE",
     "TOKEND_SIGN_IN_PER_LOGIN_PER_MINUTE",
     "TOKEND_TRUSTED_PROXIES",
+    "TOKEND_WEBAUTHN_CHALLENGE_TTL",
+    "TOKEND_WEBAUTHN_ORIGINS",
+    "TOKEND_WEBAUTHN_RP_ID",
+    "TOKEND_WEBAUTHN_RP_NAME",
 ];
 
 /// Variables under the `TOKEND_` prefix that belong to tokend's test suite or its companions, not
@@ -373,12 +386,39 @@ impl Settings {
                 .map(|o| o.trim().trim_end_matches('/').to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            webauthn_rp_id: Some(raw.string("TOKEND_WEBAUTHN_RP_ID", ""))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
+            webauthn_rp_name: raw.string("TOKEND_WEBAUTHN_RP_NAME", "tokend").trim().to_string(),
+            webauthn_origins: raw
+                .string("TOKEND_WEBAUTHN_ORIGINS", "")
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            webauthn_challenge_ttl: raw.seconds("TOKEND_WEBAUTHN_CHALLENGE_TTL", 300)?,
         };
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        match (&self.webauthn_rp_id, self.webauthn_origins.is_empty()) {
+            (None, false) => bail!(
+                "TOKEND_WEBAUTHN_ORIGINS is set but TOKEND_WEBAUTHN_RP_ID is not: set both to turn \
+                 passkeys on, or neither"
+            ),
+            (Some(_), true) => bail!(
+                "TOKEND_WEBAUTHN_RP_ID is set but TOKEND_WEBAUTHN_ORIGINS is empty: name the web \
+                 origins (https://…) and Android app origins (android:apk-key-hash:…) passkeys \
+                 are used from"
+            ),
+            _ => {}
+        }
+        let ttl = self.webauthn_challenge_ttl.as_secs();
+        if !(30..=600).contains(&ttl) {
+            bail!("TOKEND_WEBAUTHN_CHALLENGE_TTL must be 30 to 600 seconds, not {ttl}");
+        }
         if self.access_token_ttl.is_zero() {
             bail!("TOKEND_ACCESS_TOKEN_TTL must be at least 1 second");
         }

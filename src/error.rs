@@ -122,6 +122,15 @@ pub enum Error {
         /// Token endpoint or resource.
         at: DpopAt,
     },
+    /// The user holds the most passkeys allowed.
+    #[error("you already have {limit} passkeys; remove one first")]
+    PasskeyLimitReached {
+        /// The limit.
+        limit: usize,
+    },
+    /// The credential is registered already (to this user or another).
+    #[error("this passkey is registered already")]
+    PasskeyAlreadyRegistered,
     /// A DPoP-bound access token sent as a bearer token (or a bearer token sent with the DPoP
     /// scheme): the scheme must match the token.
     #[error(

@@ -9,6 +9,7 @@ pub mod introspection;
 pub mod login;
 pub mod mfa;
 pub mod oauth2;
+pub mod passkeys;
 pub mod password_policy;
 pub mod principal;
 pub mod refresh;

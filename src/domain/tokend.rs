@@ -17,6 +17,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::RefreshTokenCodec;
 use crate::domain::admin::throttle::AuditThrottle;
 use crate::domain::mfa::MfaState;
+use crate::domain::passkeys::PasskeyState;
 use crate::domain::scopes::Vocabulary;
 use crate::domain::service_tokens::ServiceTokenState;
 use crate::limits::rate::TokenRateLimiter;
@@ -58,4 +59,6 @@ pub struct Tokend {
     pub mfa: MfaState,
     /// State of service tokens (usage coalescing).
     pub service_tokens: ServiceTokenState,
+    /// The WebAuthn relying party, when passkeys are on.
+    pub passkeys: PasskeyState,
 }

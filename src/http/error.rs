@@ -34,6 +34,8 @@ impl Error {
             InvalidDpopProof { at, .. } => (dpop_status(*at), "invalid_dpop_proof"),
             UseDpopNonce { at, .. } => (dpop_status(*at), "use_dpop_nonce"),
             DpopBoundToken => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            PasskeyLimitReached { .. } => (StatusCode::CONFLICT, "passkey_limit_reached"),
+            PasskeyAlreadyRegistered => (StatusCode::CONFLICT, "passkey_already_registered"),
             TokenRevoked { .. } => (StatusCode::UNAUTHORIZED, "token_revoked"),
             AccountAccessDenied => (StatusCode::FORBIDDEN, "account_access_denied"),
             ScopeRequired { .. } => (StatusCode::FORBIDDEN, "scope_required"),
@@ -75,6 +77,9 @@ impl Error {
                 d.insert("reason".into(), json!(reason.as_str()));
             }
             Error::TokenLimitReached { limit } => {
+                d.insert("limit".into(), json!(limit));
+            }
+            Error::PasskeyLimitReached { limit } => {
                 d.insert("limit".into(), json!(limit));
             }
             Error::RequestTooLarge { limit: Some(limit) } => {

@@ -12,6 +12,7 @@ pub mod mfa;
 pub mod oauth2;
 pub mod openapi;
 pub mod ops;
+pub mod passkeys;
 pub mod server;
 pub mod service_tokens;
 pub mod wellknown;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     };
     let app = api
         .merge(mfa::routes())
+        .merge(passkeys::routes())
         .merge(service_tokens::routes())
         .merge(introspect::routes())
         .merge(oauth2::routes())

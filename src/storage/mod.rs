@@ -9,6 +9,7 @@ mod clients;
 mod dpop;
 mod error;
 mod mfa;
+mod passkeys;
 pub mod postgres;
 mod records;
 mod service_tokens;
@@ -27,6 +28,7 @@ pub use admin::{
 };
 pub use clients::{ClientRecord, ClientStore, ExchangeAudit};
 pub use dpop::DpopStore;
+pub use passkeys::{ChallengeRecord, PasskeyRecord, PasskeyStore};
 pub use error::{StorageError, StorageResult};
 pub use mfa::{FailureBudget, MfaCompletion, MfaProof, MfaStore, MfaTokenRecord, TotpCredential};
 pub use records::*;
@@ -100,12 +102,12 @@ pub struct PoolStatus {
 
 /// Everything tokend persists: one supertrait over one trait per aggregate.
 pub trait Store:
-    CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore + DpopStore
+    CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore + DpopStore + PasskeyStore
 {
 }
 
-impl<T: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore + DpopStore> Store
-    for T
+impl<T> Store for T where
+    T: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore + DpopStore + PasskeyStore
 {
 }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::admin::impl_admin_store;
 use super::clients::impl_client_store;
 use super::dpop::impl_dpop_store;
+use super::passkeys::impl_passkey_store;
 use super::mfa::impl_mfa_store;
 use super::service_tokens::impl_service_token_store;
 use super::sql::{impl_store, HasDb, SESSION_COLUMNS};
@@ -82,6 +83,7 @@ impl_service_token_store!(SqliteStore);
 impl_client_store!(SqliteStore);
 impl_admin_store!(SqliteStore);
 impl_dpop_store!(SqliteStore);
+impl_passkey_store!(SqliteStore);
 
 // ---- group commit -------------------------------------------------------------------------------
 // Group commit for SQLite's hottest write. SQLite has one write lock per database: pooled
