@@ -45,7 +45,7 @@ LABEL org.opencontainers.image.title="tokend" \
 # and data directories are created here with that owner: a new volume mounted on them copies the
 # ownership, so the unprivileged process can write its keys on first start.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 tokend \
  && useradd --system --uid 10001 --gid tokend --home-dir /var/lib/tokend --no-create-home \

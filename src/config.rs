@@ -389,7 +389,10 @@ impl Settings {
             webauthn_rp_id: Some(raw.string("TOKEND_WEBAUTHN_RP_ID", ""))
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty()),
-            webauthn_rp_name: raw.string("TOKEND_WEBAUTHN_RP_NAME", "tokend").trim().to_string(),
+            webauthn_rp_name: raw
+                .string("TOKEND_WEBAUTHN_RP_NAME", "tokend")
+                .trim()
+                .to_string(),
             webauthn_origins: raw
                 .string("TOKEND_WEBAUTHN_ORIGINS", "")
                 .split(',')

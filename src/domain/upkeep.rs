@@ -56,5 +56,8 @@ impl Tokend {
         if let Err(e) = self.store.purge_dpop_proofs(self.clock.now()).await {
             tracing::warn!(error = %e, "could not purge spent DPoP proof ids");
         }
+        if let Err(e) = self.store.purge_challenges(self.clock.now()).await {
+            tracing::warn!(error = %e, "could not purge expired passkey challenges");
+        }
     }
 }

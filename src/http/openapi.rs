@@ -13,6 +13,7 @@ mod common;
 mod discovery;
 mod mfa;
 mod oauth2;
+mod passkeys;
 mod service_tokens;
 mod sign_in;
 
@@ -28,6 +29,7 @@ pub fn document(issuer: &str) -> Value {
         (sign_in::paths(), sign_in::schemas()),
         (account::paths(), account::schemas()),
         (mfa::paths(), mfa::schemas()),
+        (passkeys::paths(), passkeys::schemas()),
         (service_tokens::paths(), service_tokens::schemas()),
         (oauth2::paths(), oauth2::schemas()),
         (discovery::paths(), discovery::schemas()),
@@ -57,6 +59,7 @@ pub fn document(issuer: &str) -> Value {
             { "name": "Sessions", "description": "The signed-in user's devices." },
             { "name": "Account", "description": "The presented token and the user's password." },
             { "name": "MFA", "description": "TOTP enrolment and recovery codes." },
+            { "name": "Passkeys", "description": "The signed-in user's passkeys (WebAuthn): adding, listing, deleting. Off (`404`) while `TOKEND_WEBAUTHN_RP_ID` is unset." },
             { "name": "Service tokens", "description": "Long-lived API keys of an account; needs `tokens:manage`." },
             { "name": "Introspection", "description": "RFC 7662, for resource servers." },
             { "name": "OAuth 2.0", "description": "The standard endpoints, with form bodies and RFC 6749 errors." },

@@ -27,10 +27,7 @@ pub async fn start_registration(
     UserCaller(user): UserCaller,
     JsonBody(req): JsonBody<StartRegistration>,
 ) -> Result<Json<RegistrationStart>> {
-    state
-        .start_passkey_registration(&user, req)
-        .await
-        .map(Json)
+    state.start_passkey_registration(&user, req).await.map(Json)
 }
 
 /// `POST /v1/me/passkeys`: 201 with the new passkey.

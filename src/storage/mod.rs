@@ -28,9 +28,9 @@ pub use admin::{
 };
 pub use clients::{ClientRecord, ClientStore, ExchangeAudit};
 pub use dpop::DpopStore;
-pub use passkeys::{ChallengeRecord, PasskeyRecord, PasskeyStore};
 pub use error::{StorageError, StorageResult};
 pub use mfa::{FailureBudget, MfaCompletion, MfaProof, MfaStore, MfaTokenRecord, TotpCredential};
+pub use passkeys::{ChallengeRecord, PasskeyRecord, PasskeyStore};
 pub use records::*;
 pub use service_tokens::{
     AuditContext, CreateOutcome, ResourceServerRecord, ServiceTokenAuditRecord, ServiceTokenPatch,
@@ -107,7 +107,13 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: CoreStore + MfaStore + ServiceTokenStore + ClientStore + AdminStore + DpopStore + PasskeyStore
+    T: CoreStore
+        + MfaStore
+        + ServiceTokenStore
+        + ClientStore
+        + AdminStore
+        + DpopStore
+        + PasskeyStore
 {
 }
 

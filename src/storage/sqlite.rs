@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::admin::impl_admin_store;
 use super::clients::impl_client_store;
 use super::dpop::impl_dpop_store;
-use super::passkeys::impl_passkey_store;
 use super::mfa::impl_mfa_store;
+use super::passkeys::impl_passkey_store;
 use super::service_tokens::impl_service_token_store;
 use super::sql::{impl_store, HasDb, SESSION_COLUMNS};
 use super::{

@@ -17,6 +17,7 @@ mod mfa;
 mod oauth2;
 mod openapi;
 mod operations;
+mod passkeys;
 mod rate_limits;
 mod refresh;
 mod resource_api;

@@ -71,7 +71,8 @@ impl Tokend {
     ) -> Result<RegistrationStart> {
         let webauthn = self.webauthn()?;
         let now = self.clock.now();
-        self.check_presence(user, req.password.as_ref(), now).await?;
+        self.check_presence(user, req.password.as_ref(), now)
+            .await?;
         let existing = self.store.passkeys_of(user.user).await?;
         if existing.len() >= MAX_PASSKEYS_PER_USER {
             return Err(Error::PasskeyLimitReached {
@@ -175,8 +176,7 @@ impl Tokend {
                 "registration_id is unknown, used, expired or another user's: start again",
             )
         };
-        if !req.registration_id.starts_with(REGISTRATION_PREFIX)
-            || req.registration_id.len() > 128
+        if !req.registration_id.starts_with(REGISTRATION_PREFIX) || req.registration_id.len() > 128
         {
             return Err(unknown());
         }

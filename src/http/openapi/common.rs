@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 /// Every `code` the envelope can carry (`Error::status_and_code`); `invalid_client`,
 /// `unauthorized_client` and `unsupported_grant_type` arise only at `/oauth2`, in RFC 6749 bodies.
-const ENVELOPE_CODES: [&str; 30] = [
+const ENVELOPE_CODES: [&str; 32] = [
     "invalid_request",
     "invalid_scope",
     "invalid_target",
@@ -32,6 +32,8 @@ const ENVELOPE_CODES: [&str; 30] = [
     "not_found",
     "method_not_allowed",
     "token_limit_reached",
+    "passkey_limit_reached",
+    "passkey_already_registered",
     "request_too_large",
     "unsupported_media_type",
     "rate_limited",
@@ -255,7 +257,7 @@ pub(super) fn schemas() -> Value {
                 },
                 "reason": {
                     "type": "string",
-                    "description": "`invalid_request`: `too_short`, `too_long`, `too_common` (password policy), `mfa_already_enabled`, `mfa_not_pending`, `mfa_not_enabled`, `conflict` (a login that exists), `above_account_ceiling` (a service token's `rate_limit`). `token_revoked`: `deleted` or `inactive`.",
+                    "description": "`invalid_request`: `too_short`, `too_long`, `too_common` (password policy), `mfa_already_enabled`, `mfa_not_pending`, `mfa_not_enabled`, `conflict` (a login that exists), `above_account_ceiling` (a service token's `rate_limit`), `password_required` (adding a passkey long after sign-in), `invalid_passkey` (an authenticator's answer refused). `token_revoked`: `deleted` or `inactive`.",
                 },
                 "scope": {
                     "type": "string",
@@ -273,7 +275,7 @@ pub(super) fn schemas() -> Value {
                 "limit": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "`token_limit_reached`: the per-account cap. `request_too_large`: the byte limit exceeded.",
+                    "description": "`token_limit_reached`: the per-account cap. `passkey_limit_reached`: the per-user cap. `request_too_large`: the byte limit exceeded.",
                 },
                 "retry_after": {
                     "type": "integer",
