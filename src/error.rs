@@ -128,6 +128,10 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A passkey assertion was refused (unknown or spent challenge, unknown or removed passkey,
+    /// bad signature, wrong origin, no user verification, a counter that went backwards).
+    #[error("the passkey could not be verified")]
+    InvalidPasskey,
     /// The credential is registered already (to this user or another).
     #[error("this passkey is registered already")]
     PasskeyAlreadyRegistered,

@@ -24,3 +24,5 @@ CREATE TABLE webauthn_challenges (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges (expires_at);
+-- The passkey step of an MFA sign-in: webauthn-rs's authentication state for the user's passkeys.
+ALTER TABLE mfa_tokens ADD COLUMN passkey_state TEXT;

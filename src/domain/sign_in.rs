@@ -151,10 +151,14 @@ pub struct MfaChallenge {
     pub mfa_required: bool,
     /// Single-use, short-lived; finishes the sign-in at `POST /v1/auth/mfa`.
     pub mfa_token: String,
-    /// `totp`, `recovery_code`.
+    /// What the user can finish with: `totp`, `passkey`, `recovery_code`.
     pub mfa_methods: Vec<&'static str>,
     /// Seconds the mfa_token lives.
     pub expires_in: i64,
+    /// With `passkey` among the methods: `{"publicKey": {…}}` for an assertion by one of the
+    /// user's passkeys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkey_options: Option<webauthn_rs::prelude::RequestChallengeResponse>,
 }
 
 /// Either outcome of a correct password.

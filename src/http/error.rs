@@ -36,6 +36,7 @@ impl Error {
             DpopBoundToken => (StatusCode::UNAUTHORIZED, "unauthorized"),
             PasskeyLimitReached { .. } => (StatusCode::CONFLICT, "passkey_limit_reached"),
             PasskeyAlreadyRegistered => (StatusCode::CONFLICT, "passkey_already_registered"),
+            InvalidPasskey => (StatusCode::UNAUTHORIZED, "invalid_passkey"),
             TokenRevoked { .. } => (StatusCode::UNAUTHORIZED, "token_revoked"),
             AccountAccessDenied => (StatusCode::FORBIDDEN, "account_access_denied"),
             ScopeRequired { .. } => (StatusCode::FORBIDDEN, "scope_required"),

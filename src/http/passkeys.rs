@@ -1,16 +1,19 @@
-//! Routes of the caller's passkeys (issue #13): extract, call the domain, map. Answer `404
-//! not_found` while passkeys are off (`TOKEND_WEBAUTHN_RP_ID` unset).
+//! Routes of passkeys (issue #13): the caller's own (register, list, remove) and passwordless
+//! sign-in. Extract, call the domain, map. Answer `404 not_found` while passkeys are off
+//! (`TOKEND_WEBAUTHN_RP_ID` unset).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 
-use super::extract::{ClientIp, JsonBody, PathId, UserAgent, UserCaller};
+use super::extract::{ClientIp, Dpop, JsonBody, PathId, UserAgent, UserCaller};
 use crate::app::AppState;
 use crate::domain::passkeys::{
-    FinishRegistration, PasskeyList, PasskeyView, RegistrationStart, StartRegistration,
+    FinishRegistration, PasskeyList, PasskeyOptions, PasskeySignInRequest, PasskeyView,
+    RegistrationStart, StartRegistration,
 };
+use crate::domain::sign_in::SignedIn;
 use crate::error::Result;
 
 /// The routes this module serves.
@@ -19,6 +22,30 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/passkeys/registration", post(start_registration))
         .route("/v1/me/passkeys", post(finish_registration).get(list))
         .route("/v1/me/passkeys/{id}", delete(remove))
+        .route("/v1/auth/passkey/options", post(options))
+        .route("/v1/auth/passkey/sign_in", post(sign_in))
+}
+
+/// `POST /v1/auth/passkey/options` (no body).
+pub async fn options(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<PasskeyOptions>> {
+    state.passkey_options(ip).await.map(Json)
+}
+
+/// `POST /v1/auth/passkey/sign_in`: the same 200 body as a password sign-in.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    Dpop(dpop): Dpop,
+    JsonBody(req): JsonBody<PasskeySignInRequest>,
+) -> Result<Json<SignedIn>> {
+    state
+        .passkey_sign_in(req, ip, user_agent.as_deref(), &dpop)
+        .await
+        .map(Json)
 }
 
 /// `POST /v1/me/passkeys/registration`.

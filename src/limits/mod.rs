@@ -186,6 +186,18 @@ impl<C: Clock + Clone> SignInLimiter<C> {
         self.check(ip, login)
     }
 
+    /// Charges only the address's budget, shared across nodes when Redis is configured and
+    /// answers: for sign-ins that name no login (passkeys), so one address cannot try assertions
+    /// faster than it could try passwords.
+    pub async fn charge_ip(&self, ip: IpAddr) -> Result<(), RateLimited> {
+        if let Some(shared) = &self.shared {
+            if let Some(verdict) = shared.check(&[self.ip_budget(ip)]).await {
+                return verdict;
+            }
+        }
+        self.per_ip.check(&ip_key(ip))
+    }
+
     /// [`Self::check_login`], shared across nodes when Redis is configured and answers.
     pub async fn charge_login(&self, login: &str) -> Result<(), RateLimited> {
         if let Some(shared) = &self.shared {

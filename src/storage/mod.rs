@@ -30,7 +30,7 @@ pub use clients::{ClientRecord, ClientStore, ExchangeAudit};
 pub use dpop::DpopStore;
 pub use error::{StorageError, StorageResult};
 pub use mfa::{FailureBudget, MfaCompletion, MfaProof, MfaStore, MfaTokenRecord, TotpCredential};
-pub use passkeys::{ChallengeRecord, PasskeyRecord, PasskeyStore};
+pub use passkeys::{ChallengeRecord, PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use records::*;
 pub use service_tokens::{
     AuditContext, CreateOutcome, ResourceServerRecord, ServiceTokenAuditRecord, ServiceTokenPatch,

@@ -74,6 +74,15 @@ pub trait PasskeyStore: Send + Sync {
         passkey: &PasskeyRecord,
         audit: &[AuditRecord],
     ) -> StorageResult<()>;
+    /// The passkey with this credential id (base64url), whoever it belongs to.
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> StorageResult<Option<PasskeyRecord>>;
+    /// Records a successful use: the updated credential, its counter and flags. A compare-and-set
+    /// on the counter: false when the passkey is gone or its counter did not move forward (a
+    /// cloned authenticator, or another request with a later counter won).
+    async fn record_passkey_use(&self, used: &PasskeyUse) -> StorageResult<bool>;
     /// A user's passkeys, oldest first.
     async fn passkeys_of(&self, user: Uuid) -> StorageResult<Vec<PasskeyRecord>>;
     /// Deletes one of a user's passkeys; false when the user has no such passkey.
@@ -84,6 +93,32 @@ pub trait PasskeyStore: Send + Sync {
         audit: &[AuditRecord],
     ) -> StorageResult<bool>;
 }
+
+/// A successful assertion, to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyUse {
+    /// The passkey.
+    pub id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// The updated credential JSON.
+    pub passkey: String,
+    /// The counter the authenticator reported (0 for authenticators without one).
+    pub sign_count: i64,
+    /// Backup eligibility now.
+    pub backup_eligible: bool,
+    /// Backup state now.
+    pub backup_state: bool,
+    /// When.
+    pub at: UnixTime,
+}
+
+/// The compare-and-set of [`PasskeyStore::record_passkey_use`]: the counter must move forward,
+/// unless the authenticator keeps none (0 before and after).
+pub(crate) const RECORD_PASSKEY_USE_SQL: &str =
+    "UPDATE passkeys SET passkey = $3, sign_count = $4, \
+    backup_eligible = $5, backup_state = $6, last_used_at = $7 \
+    WHERE id = $1 AND user_id = $2 AND (sign_count < $4 OR ($4 = 0 AND sign_count = 0))";
 
 /// Columns of `passkeys` in the order of [`PasskeyRecord`].
 pub(crate) const PASSKEY_COLUMNS: &str = "id, user_id, credential_id, name, passkey, sign_count, \
@@ -173,6 +208,34 @@ macro_rules! impl_passkey_store {
                 Ok(())
             }
 
+            async fn passkey_by_credential(
+                &self,
+                credential_id: &str,
+            ) -> $crate::storage::StorageResult<Option<$crate::storage::PasskeyRecord>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {} FROM passkeys WHERE credential_id = $1",
+                    $crate::storage::passkeys::PASSKEY_COLUMNS
+                ))
+                .bind(credential_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn record_passkey_use(
+                &self,
+                u: &$crate::storage::PasskeyUse,
+            ) -> $crate::storage::StorageResult<bool> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                let done = $crate::storage::passkeys::bind_passkey_use(
+                    sqlx::query($crate::storage::passkeys::RECORD_PASSKEY_USE_SQL),
+                    u,
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn passkeys_of(
                 &self,
                 user: uuid::Uuid,
@@ -210,3 +273,25 @@ macro_rules! impl_passkey_store {
 }
 
 pub(crate) use impl_passkey_store;
+
+/// Binds a [`PasskeyUse`] to [`RECORD_PASSKEY_USE_SQL`], for either database.
+pub(crate) fn bind_passkey_use<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    u: &'q PasskeyUse,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(u.id.to_string())
+        .bind(u.user_id.to_string())
+        .bind(u.passkey.as_str())
+        .bind(u.sign_count)
+        .bind(u.backup_eligible)
+        .bind(u.backup_state)
+        .bind(u.at)
+}

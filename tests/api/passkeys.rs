@@ -475,3 +475,376 @@ async fn passkeys_off_and_bad_settings(b: Backend) {
     ])
     .is_ok());
 }
+
+mod sign_in {
+    //! Passkeys at sign-in: the second factor after the password, and passwordless.
+
+    use reqwest::{Response, StatusCode};
+    use serde_json::{json, Value};
+    use tokend::clock::Clock;
+    use tokend::storage::AuditFilter;
+    use webauthn_authenticator_rs::prelude::{RequestChallengeResponse, Url};
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
+    use webauthn_rs_proto::{AllowCredentials, UserVerificationPolicy};
+
+    use super::{authenticator, passkey_app, register};
+
+    use crate::both_backends;
+    use crate::helpers::*;
+    use crate::mfa::support::totp_at;
+
+    both_backends!(
+        a_passkey_is_the_second_factor,
+        refused_second_factors_count_as_wrong_codes,
+        passwordless_sign_in,
+        refused_passwordless_sign_ins,
+    );
+
+    fn example() -> Url {
+        Url::parse("https://example.com").unwrap()
+    }
+
+    /// A user with one passkey (registered with `auth`); returns its credential JSON.
+    async fn with_passkey(
+        app: &TestApp,
+        seeded: &Seeded,
+        auth: &mut WebauthnAuthenticator<SoftToken>,
+    ) -> Value {
+        let (access, _) = app.access_token(seeded).await;
+        register(app, &access, auth, "Phone").await
+    }
+
+    /// Signs in with the password; returns the MFA challenge.
+    async fn challenge(app: &TestApp, seeded: &Seeded) -> Value {
+        let body = app.signed_in(seeded).await;
+        assert_eq!(body["mfa_required"], true, "{body}");
+        body
+    }
+
+    fn options(challenge: &Value) -> RequestChallengeResponse {
+        serde_json::from_value(challenge["passkey_options"].clone()).unwrap()
+    }
+
+    async fn mfa_with(app: &TestApp, challenge: &Value, credential: Value) -> Response {
+        app.post(
+            "/v1/auth/mfa",
+            json!({"mfa_token": challenge["mfa_token"], "passkey": credential}),
+        )
+        .await
+    }
+
+    async fn a_passkey_is_the_second_factor(b: Backend) {
+        let app = passkey_app(b).await;
+        let ana = app.seed_user("ana@example.com", "owner").await;
+        let mut auth = authenticator();
+        with_passkey(&app, &ana, &mut auth).await;
+        // A passkey without TOTP is MFA on its own.
+        let c = challenge(&app, &ana).await;
+        assert_eq!(c["mfa_methods"], json!(["passkey"]));
+        assert!(c["passkey_options"]["publicKey"]["challenge"].is_string());
+        let assertion = auth.do_authentication(example(), options(&c)).unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&assertion).unwrap()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let signed: Value = r.json().await.unwrap();
+        let refresh = signed["refresh_token"].as_str().unwrap();
+        assert_eq!(
+            app.refresh(refresh, ana.account).await.status(),
+            StatusCode::OK
+        );
+        // Its use is recorded.
+        let (access, _) = {
+            let r = app.refresh(refresh, ana.account).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let t: Value = r.json().await.unwrap();
+            (t["access_token"].as_str().unwrap().to_string(), ())
+        };
+        let listed = super::list(&app, &access).await;
+        assert!(listed[0]["last_used_at"].is_string(), "{listed:?}");
+
+        // With TOTP as well, every method is offered, and TOTP still works.
+        let bo = app.enrolled("bo@example.com").await;
+        let mut bo_auth = authenticator();
+        register(&app, &bo.access, &mut bo_auth, "Key").await;
+        let c = challenge(&app, &bo.seeded).await;
+        assert_eq!(
+            c["mfa_methods"],
+            json!(["totp", "passkey", "recovery_code"])
+        );
+        let code = totp_at(&bo.key, app.clock.now(), 6);
+        let r = app
+            .post(
+                "/v1/auth/mfa",
+                json!({"mfa_token": c["mfa_token"], "code": code}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        // Both, or neither, is a bad request that spends nothing.
+        let c = challenge(&app, &bo.seeded).await;
+        for body in [
+            json!({"mfa_token": c["mfa_token"]}),
+            json!({"mfa_token": c["mfa_token"], "code": "123456", "passkey": {}}),
+        ] {
+            let r = app.post("/v1/auth/mfa", body).await;
+            assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+        }
+        let assertion = bo_auth.do_authentication(example(), options(&c)).unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&assertion).unwrap()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    async fn refused_second_factors_count_as_wrong_codes(b: Backend) {
+        let app = passkey_app(b).await;
+        let ana = app.seed_user("ana@example.com", "owner").await;
+        let (ana_access, _) = app.access_token(&ana).await;
+        let mut auth = authenticator();
+        register(&app, &ana_access, &mut auth, "Phone").await;
+        let bo = app.seed_user("bo@example.com", "owner").await;
+        let mut bo_auth = authenticator();
+        with_passkey(&app, &bo, &mut bo_auth).await;
+
+        // Another user's passkey (signing that user's own challenge) does not finish Ana's.
+        let c = challenge(&app, &ana).await;
+        let bo_c = challenge(&app, &bo).await;
+        let foreign = bo_auth
+            .do_authentication(example(), options(&bo_c))
+            .unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&foreign).unwrap()).await;
+        let body = assert_error(r, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+        assert_eq!(body["error"]["details"]["attempts_left"], 4);
+
+        // From an origin that is not configured.
+        let wrong = auth
+            .do_authentication(
+                Url::parse("https://other.example.com").unwrap(),
+                options(&c),
+            )
+            .unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&wrong).unwrap()).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+
+        // Without user verification.
+        let mut lax = options(&c);
+        lax.public_key.user_verification = UserVerificationPolicy::Preferred;
+        let unverified = auth.do_authentication(example(), lax).unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&unverified).unwrap()).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+
+        // A cloned authenticator: its counter goes backwards. Refused and audited.
+        let cy = app.seed_user("cy@example.com", "owner").await;
+        let (cy_access, _) = app.access_token(&cy).await;
+        let mut token = SoftToken::new(true).unwrap().0;
+        let (id, creation) = super::started(&app, &cy_access).await;
+        let credential = token
+            .perform_register(example(), creation.public_key, 60_000)
+            .unwrap();
+        let r = super::finish(
+            &app,
+            &cy_access,
+            &id,
+            "Key",
+            &serde_json::to_value(&credential).unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let mut clone = SoftToken::from_cbor(&token.to_cbor().unwrap()).unwrap();
+        let c = challenge(&app, &cy).await;
+        let genuine = token
+            .perform_auth(example(), options(&c).public_key, 60_000)
+            .unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&genuine).unwrap()).await;
+        assert_eq!(r.status(), StatusCode::OK, "the genuine one works");
+        let c = challenge(&app, &cy).await;
+        let stale = clone
+            .perform_auth(example(), options(&c).public_key, 60_000)
+            .unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&stale).unwrap()).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+        let filter = AuditFilter {
+            user_id: Some(cy.user),
+            account_id: None,
+            kind: Some("passkey.refused".into()),
+            since: None,
+        };
+        let rows = app.state.store.list_audit(&filter, None, 10).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+
+        // A passkey deleted after the challenge was issued is refused.
+        let c = challenge(&app, &ana).await;
+        let listed = super::list(&app, &ana_access).await;
+        let path = format!("/v1/me/passkeys/{}", listed[0]["id"].as_str().unwrap());
+        let r = app
+            .client
+            .delete(app.url(&path))
+            .bearer_auth(&ana_access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let assertion = auth.do_authentication(example(), options(&c)).unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&assertion).unwrap()).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+        // With no passkey and no TOTP left, the password alone signs in again.
+        let body = app.signed_in(&ana).await;
+        assert!(body["refresh_token"].is_string(), "{body}");
+    }
+
+    /// Options with the test's credential put in `allowCredentials`: the software authenticator
+    /// keeps no discoverable credentials, so the test does the discovery a platform would do.
+    async fn passwordless_options(
+        app: &TestApp,
+        credential: &Value,
+    ) -> (String, RequestChallengeResponse) {
+        let r = app.post("/v1/auth/passkey/options", json!({})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        let mut options: RequestChallengeResponse =
+            serde_json::from_value(body["options"].clone()).unwrap();
+        assert!(options.public_key.allow_credentials.is_empty());
+        assert_eq!(
+            options.public_key.user_verification,
+            UserVerificationPolicy::Required
+        );
+        options.public_key.allow_credentials.push(AllowCredentials {
+            type_: "public-key".into(),
+            id: serde_json::from_value(credential["rawId"].clone()).unwrap(),
+            transports: None,
+        });
+        (body["challenge_id"].as_str().unwrap().to_string(), options)
+    }
+
+    /// An assertion as a platform authenticator sends it for a discoverable credential: with the
+    /// user handle (the user's UUID).
+    fn discoverable(
+        auth: &mut WebauthnAuthenticator<SoftToken>,
+        origin: Url,
+        options: RequestChallengeResponse,
+        user: uuid::Uuid,
+    ) -> Value {
+        let mut assertion = auth.do_authentication(origin, options).unwrap();
+        assertion.response.user_handle = Some(user.as_bytes().to_vec().into());
+        serde_json::to_value(&assertion).unwrap()
+    }
+
+    async fn passkey_sign_in(app: &TestApp, challenge_id: &str, credential: Value) -> Response {
+        app.post(
+            "/v1/auth/passkey/sign_in",
+            json!({"challenge_id": challenge_id, "credential": credential,
+                   "device": {"name": "Phone", "platform": "ios"}}),
+        )
+        .await
+    }
+
+    async fn passwordless_sign_in(b: Backend) {
+        let app = passkey_app(b).await;
+        let ana = app.seed_user("ana@example.com", "owner").await;
+        let mut auth = authenticator();
+        let credential = with_passkey(&app, &ana, &mut auth).await;
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        let r = passkey_sign_in(&app, &id, assertion.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let signed: Value = r.json().await.unwrap();
+        // Exactly what a password sign-in answers.
+        assert_eq!(signed["user"]["uuid"], ana.user.to_string());
+        assert_eq!(signed["accounts"][0]["uuid"], ana.account.to_string());
+        let refresh = signed["refresh_token"].as_str().unwrap();
+        assert_eq!(
+            app.refresh(refresh, ana.account).await.status(),
+            StatusCode::OK
+        );
+        // The challenge was single use.
+        let r = passkey_sign_in(&app, &id, assertion).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "invalid_passkey").await;
+        // Started on one node, finished on another.
+        let other = app.second_node().await;
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        assert_eq!(
+            passkey_sign_in(&other, &id, assertion).await.status(),
+            StatusCode::OK
+        );
+        // The audit row names the method.
+        let filter = AuditFilter {
+            user_id: Some(ana.user),
+            account_id: None,
+            kind: Some("sign_in.succeeded".into()),
+            since: None,
+        };
+        let rows = app.state.store.list_audit(&filter, None, 20).await.unwrap();
+        assert!(
+            rows.iter().any(|r| r.details.contains("\"passkey\"")),
+            "{rows:?}"
+        );
+    }
+
+    async fn refused_passwordless_sign_ins(b: Backend) {
+        let app = passkey_app(b).await;
+        let ana = app.seed_user("ana@example.com", "owner").await;
+        let mut auth = authenticator();
+        let credential = with_passkey(&app, &ana, &mut auth).await;
+        let bo = app.seed_user("bo@example.com", "owner").await;
+        let refused = |r: Response| async move {
+            assert_error(r, StatusCode::UNAUTHORIZED, "invalid_passkey").await;
+        };
+        // Expired.
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        app.clock.advance(301);
+        refused(passkey_sign_in(&app, &id, assertion).await).await;
+        // Claiming to be another user (the user handle names Bo).
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(&mut auth, example(), options, bo.user);
+        refused(passkey_sign_in(&app, &id, assertion).await).await;
+        // From an origin that is not configured.
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(
+            &mut auth,
+            Url::parse("https://other.example.com").unwrap(),
+            options,
+            ana.user,
+        );
+        refused(passkey_sign_in(&app, &id, assertion).await).await;
+        // Without user verification.
+        let (id, mut options) = passwordless_options(&app, &credential).await;
+        options.public_key.user_verification = UserVerificationPolicy::Preferred;
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        refused(passkey_sign_in(&app, &id, assertion).await).await;
+        // A disabled user is refused, after the assertion (no user enumeration).
+        app.state
+            .set_user_disabled("ana@example.com", true)
+            .await
+            .unwrap();
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        let r = passkey_sign_in(&app, &id, assertion).await;
+        assert_error(r, StatusCode::FORBIDDEN, "user_disabled").await;
+
+        // Options and sign-ins are limited per address, like sign-in.
+        let limited = spawn_app_with(
+            b,
+            &[
+                ("TOKEND_WEBAUTHN_RP_ID", "example.com"),
+                ("TOKEND_WEBAUTHN_ORIGINS", "https://example.com"),
+                ("TOKEND_SIGN_IN_PER_IP_PER_MINUTE", "3"),
+            ],
+        )
+        .await;
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(
+                limited
+                    .post("/v1/auth/passkey/options", json!({}))
+                    .await
+                    .status(),
+            );
+        }
+        assert_eq!(statuses[..3], [StatusCode::OK; 3]);
+        assert_error(
+            limited.post("/v1/auth/passkey/options", json!({})).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+        )
+        .await;
+    }
+}

@@ -53,11 +53,13 @@ pub struct UserMembershipView {
 
 impl Tokend {
     async fn user_view(&self, user: UserRecord) -> Result<UserView> {
+        // MFA is on when a sign-in needs a second step: a confirmed TOTP or at least one passkey.
         let mfa_enabled = self
             .store
             .totp_credential(user.id)
             .await?
-            .is_some_and(|c| c.confirmed);
+            .is_some_and(|c| c.confirmed)
+            || self.has_passkey(user.id).await?;
         Ok(UserView {
             uuid: user.id,
             login: user.login,

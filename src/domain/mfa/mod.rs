@@ -127,8 +127,13 @@ impl std::fmt::Debug for MfaTokenParam {
 pub struct MfaSignInRequest {
     /// From the sign-in response.
     pub mfa_token: MfaTokenParam,
-    /// Six TOTP digits or one unused recovery code.
-    pub code: MfaCode,
+    /// Six TOTP digits or one unused recovery code; or else `passkey`.
+    #[serde(default)]
+    pub code: Option<MfaCode>,
+    /// An assertion for the challenge's `passkey_options`, in the W3C `PublicKeyCredential`
+    /// JSON form; or else `code`.
+    #[serde(default)]
+    pub passkey: Option<webauthn_rs::prelude::PublicKeyCredential>,
 }
 
 /// Body of the endpoints that change MFA and need both factors again
@@ -173,9 +178,21 @@ impl Tokend {
             .totp_credential(user.id)
             .await?
             .is_some_and(|c| c.confirmed);
-        if !confirmed {
+        let passkey = self.passkey_step(user.id).await?;
+        if !confirmed && passkey.is_none() {
             return Ok(None);
         }
+        let mut methods = Vec::new();
+        if confirmed {
+            methods.push("totp");
+        }
+        if passkey.is_some() {
+            methods.push("passkey");
+        }
+        if confirmed {
+            methods.push("recovery_code");
+        }
+        let (passkey_options, passkey_state) = passkey.unzip();
         let now = self.clock.now();
         let token = OpaqueSecret::generate(MFA_TOKEN_PREFIX);
         let record = MfaTokenRecord {
@@ -186,14 +203,16 @@ impl Tokend {
             expires_at: now + MFA_TOKEN_TTL_SECS,
             attempts_left: MFA_TOKEN_ATTEMPTS,
             dpop_jkt,
+            passkey_state,
         };
         self.store.create_mfa_token(&record, now).await?;
         self.metrics.event("mfa_challenge_issued");
         Ok(Some(MfaChallenge {
             mfa_required: true,
             mfa_token: token.expose().to_string(),
-            mfa_methods: vec!["totp", "recovery_code"],
+            mfa_methods: methods,
             expires_in: MFA_TOKEN_TTL_SECS,
+            passkey_options,
         }))
     }
 
@@ -205,6 +224,12 @@ impl Tokend {
         user_agent: Option<&str>,
         dpop: &DpopInput,
     ) -> Result<SignedIn> {
+        if req.code.is_some() == req.passkey.is_some() {
+            return Err(Error::field(
+                "code",
+                "send either code (TOTP or recovery code) or passkey (an assertion)",
+            ));
+        }
         let presented = req.mfa_token.0.as_str();
         if !presented.starts_with(MFA_TOKEN_PREFIX) || presented.len() > 128 {
             return Err(Error::InvalidMfaToken);
@@ -235,7 +260,22 @@ impl Tokend {
             self.refund_failure(user_id).await;
             return Err(Error::InvalidMfaToken);
         };
-        let outcome = match self.proof_for_sign_in(user_id, &req.code, now).await? {
+        let proof = match (&req.code, &req.passkey) {
+            (Some(code), None) => self.proof_for_sign_in(user_id, code, now).await?,
+            (None, Some(credential)) => {
+                self.passkey_mfa_proof(
+                    user_id,
+                    token.passkey_state.as_deref(),
+                    credential,
+                    ip,
+                    user_agent,
+                )
+                .await?
+            }
+            // Refused before any attempt was spent (below, at the top of this function).
+            _ => None,
+        };
+        let outcome = match proof {
             Some(proof) => {
                 self.store
                     .complete_mfa(&token_hash, user_id, &proof, now)

@@ -3,12 +3,14 @@
 //! verification, signature, attestation format); this module keeps the state around it in the
 //! database (challenges any node can finish, once; the credentials and their counters).
 
+mod assertion;
 mod registration;
 mod state;
 
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use assertion::{PasskeyOptions, PasskeySignInRequest};
 pub use registration::{FinishRegistration, RegistrationStart, StartRegistration};
 pub use state::PasskeyState;
 

@@ -99,7 +99,7 @@ pub trait MfaStore: Send + Sync {
 
 /// Columns of `mfa_tokens` in the order [`impl_mfa_store!`] reads them.
 pub(crate) const MFA_TOKEN_COLUMNS: &str = "token_hash, user_id, device_name, device_platform, \
-    device_app_version, client_id, created_at, expires_at, attempts_left, dpop_jkt";
+    device_app_version, client_id, created_at, expires_at, attempts_left, dpop_jkt, passkey_state";
 
 /// A row of `mfa_tokens` as read.
 pub(crate) type MfaTokenRow = (
@@ -112,6 +112,7 @@ pub(crate) type MfaTokenRow = (
     i64,
     i64,
     i64,
+    Option<String>,
     Option<String>,
 );
 
@@ -128,6 +129,7 @@ pub(crate) fn mfa_token_from_row(row: MfaTokenRow) -> StorageResult<MfaTokenReco
         expires,
         attempts,
         dpop_jkt,
+        passkey_state,
     ) = row;
     Ok(MfaTokenRecord {
         token_hash,
@@ -143,6 +145,7 @@ pub(crate) fn mfa_token_from_row(row: MfaTokenRow) -> StorageResult<MfaTokenReco
         expires_at: expires,
         attempts_left: attempts,
         dpop_jkt,
+        passkey_state,
     })
 }
 

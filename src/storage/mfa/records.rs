@@ -36,6 +36,8 @@ pub struct MfaTokenRecord {
     /// The DPoP key the sign-in proved possession of, if any: the MFA step must prove the same
     /// key, and the session is bound to it.
     pub dpop_jkt: Option<String>,
+    /// webauthn-rs's state for an assertion by one of the user's passkeys, when they have any.
+    pub passkey_state: Option<String>,
 }
 
 /// Proof of the second factor, ready to be burnt atomically.
@@ -45,6 +47,9 @@ pub enum MfaProof {
     TotpStep(i64),
     /// A recovery code, by its stored hash (not yet known to exist or be unused).
     RecoveryCode(String),
+    /// A passkey assertion that webauthn-rs accepted, to record with its counter's
+    /// compare-and-set (not yet known to move the counter forward).
+    Passkey(crate::storage::PasskeyUse),
 }
 
 /// The answer to "may this user try one more code?".

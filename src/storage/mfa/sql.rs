@@ -31,6 +31,15 @@ macro_rules! impl_mfa_store {
                             .execute(&mut **tx)
                             .await?
                     }
+                    MfaProof::Passkey(used) if used.user_id == user => {
+                        $crate::storage::passkeys::bind_passkey_use(
+                            sqlx::query($crate::storage::passkeys::RECORD_PASSKEY_USE_SQL),
+                            used,
+                        )
+                        .execute(&mut **tx)
+                        .await?
+                    }
+                    MfaProof::Passkey(_) => return Ok(false),
                 };
                 Ok(done.rows_affected() == 1)
             }
@@ -207,7 +216,7 @@ macro_rules! impl_mfa_store {
                 .execute(&self.pool)
                 .await?;
                 sqlx::query(&format!(
-                    "INSERT INTO mfa_tokens ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    "INSERT INTO mfa_tokens ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     $crate::storage::mfa::MFA_TOKEN_COLUMNS
                 ))
                 .bind(&t.token_hash)
@@ -220,6 +229,7 @@ macro_rules! impl_mfa_store {
                 .bind(t.expires_at)
                 .bind(t.attempts_left)
                 .bind(&t.dpop_jkt)
+                .bind(&t.passkey_state)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
