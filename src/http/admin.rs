@@ -19,6 +19,7 @@ use crate::domain::admin::keys::looks_like_admin_key;
 use crate::domain::admin::reset::ResetTicket;
 use crate::domain::admin::users::{CreateUserRequest, UserMembershipView, UserView};
 use crate::domain::admin::{AdminCaller, Page, PageRequest};
+use crate::domain::passkeys::PasskeyView;
 use crate::domain::service_tokens::ServiceTokenView;
 use crate::domain::sessions::SessionView;
 use crate::error::{Error, Result};
@@ -43,6 +44,14 @@ pub fn routes() -> Router<AppState> {
             delete(revoke_user_session),
         )
         .route("/v1/admin/users/{user_uuid}/mfa", delete(remove_user_mfa))
+        .route(
+            "/v1/admin/users/{user_uuid}/passkeys",
+            get(list_user_passkeys),
+        )
+        .route(
+            "/v1/admin/users/{user_uuid}/passkeys/{id}",
+            delete(remove_user_passkey),
+        )
         .route(
             "/v1/admin/users/{user_uuid}/memberships",
             get(list_user_memberships),
@@ -260,6 +269,25 @@ async fn remove_user_mfa(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     state.admin_remove_mfa(&admin, uuid(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_user_passkeys(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Page<PasskeyView>>> {
+    state.admin_user_passkeys(uuid(&id)?).await.map(Json)
+}
+
+async fn remove_user_passkey(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path((user, passkey)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    state
+        .admin_remove_passkey(&admin, uuid(&user)?, uuid(&passkey)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

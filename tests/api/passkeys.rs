@@ -24,6 +24,7 @@ both_backends!(
     refused_ceremonies_store_nothing,
     presence_names_and_the_limit,
     passkeys_off_and_bad_settings,
+    admins_list_and_remove_passkeys,
 );
 
 const ANDROID: &str = "android:apk-key-hash:HqCb-IMIZJ3DJYjdCo9EKL0IClSg4klFi_saNrBtWPM";
@@ -474,6 +475,48 @@ async fn passkeys_off_and_bad_settings(b: Backend) {
         ),
     ])
     .is_ok());
+}
+
+async fn admins_list_and_remove_passkeys(b: Backend) {
+    use crate::admin_api::{admin, admin_key};
+    use reqwest::Method;
+    let app = passkey_app(b).await;
+    let key = admin_key(&app, "support").await;
+    let ana = app.seed_user("ana@example.com", "owner").await;
+    let (access, _) = app.access_token(&ana).await;
+    register(&app, &access, &mut authenticator(), "Phone").await;
+    register(&app, &access, &mut authenticator(), "Laptop").await;
+    let base = format!("/v1/admin/users/{}", ana.user);
+    let r = admin(&app, &key, Method::GET, &format!("{base}/passkeys"), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page: Value = r.json().await.unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    let user: Value = admin(&app, &key, Method::GET, &base, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["mfa_enabled"], true, "a passkey is a second factor");
+    // One goes.
+    let phone = format!("{base}/passkeys/{}", items[0]["id"].as_str().unwrap());
+    let r = admin(&app, &key, Method::DELETE, &phone, None).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = admin(&app, &key, Method::DELETE, &phone, None).await;
+    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(list(&app, &access).await.len(), 1);
+    // Removing the user's MFA removes the passkeys too: the password alone signs in again.
+    let r = admin(&app, &key, Method::DELETE, &format!("{base}/mfa"), None).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(list(&app, &access).await.is_empty());
+    let user: Value = admin(&app, &key, Method::GET, &base, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["mfa_enabled"], false);
+    let body = app.signed_in(&ana).await;
+    assert!(body["refresh_token"].is_string(), "{body}");
 }
 
 mod sign_in {

@@ -8,6 +8,7 @@ use super::{page_of, AdminCaller, Page, PageRequest};
 use crate::clock::rfc3339;
 use crate::crypto::password::{Password, NO_PASSWORD};
 use crate::domain::login::normalize_login;
+use crate::domain::passkeys::PasskeyView;
 use crate::domain::sessions::{enforce_password_policy, session_view, SessionView};
 use crate::domain::sign_in::hashing_error;
 use crate::domain::Tokend;
@@ -242,6 +243,33 @@ impl Tokend {
             .at(self.clock.now());
         self.store.remove_user_mfa(id, &audit).await?;
         Ok(())
+    }
+
+    /// The user's passkeys (a support desk helping someone who lost a device).
+    pub async fn admin_user_passkeys(&self, id: Uuid) -> Result<Page<PasskeyView>> {
+        self.existing_user(id).await?;
+        let rows = self.store.passkeys_of(id).await?;
+        Ok(Page::whole(rows.iter().map(PasskeyView::from).collect()))
+    }
+
+    /// Removes one of the user's passkeys, at once; `NotFound` if it is not theirs.
+    pub async fn admin_remove_passkey(
+        &self,
+        caller: &AdminCaller,
+        user: Uuid,
+        passkey: Uuid,
+    ) -> Result<()> {
+        let audit = caller
+            .event("x")
+            .user(user)
+            .details(json!({"by": "admin", "passkey": passkey}))
+            .rekind("passkey.removed")
+            .at(self.clock.now());
+        if self.store.delete_passkey(user, passkey, &[audit]).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
     }
 
     /// The user's memberships.

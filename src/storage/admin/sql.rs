@@ -251,6 +251,7 @@ macro_rules! impl_admin_store {
                     "DELETE FROM totp_credentials WHERE user_id = $1",
                     "DELETE FROM recovery_codes WHERE user_id = $1",
                     "DELETE FROM mfa_tokens WHERE user_id = $1",
+                    "DELETE FROM passkeys WHERE user_id = $1",
                 ] {
                     removed += sqlx::query(sql)
                         .bind(user.to_string())
