@@ -848,6 +848,16 @@ mod sign_in {
             ana.user,
         );
         refused(passkey_sign_in(&app, &id, assertion).await).await;
+        // For another RP ID, from an origin that is configured.
+        let (id, mut options) = passwordless_options(&app, &credential).await;
+        options.public_key.rp_id = "login.example.com".into();
+        let assertion = discoverable(
+            &mut auth,
+            Url::parse("https://login.example.com").unwrap(),
+            options,
+            ana.user,
+        );
+        refused(passkey_sign_in(&app, &id, assertion).await).await;
         // Without user verification.
         let (id, mut options) = passwordless_options(&app, &credential).await;
         options.public_key.user_verification = UserVerificationPolicy::Preferred;
