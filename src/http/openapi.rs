@@ -55,11 +55,11 @@ pub fn document(issuer: &str) -> Value {
         },
         "servers": [{ "url": issuer }],
         "tags": [
-            { "name": "Sign-in", "description": "Password and second factor, refresh-token rotation, sign-out." },
+            { "name": "Sign-in", "description": "Password and second factor, passkeys, refresh-token rotation, sign-out." },
             { "name": "Sessions", "description": "The signed-in user's devices." },
             { "name": "Account", "description": "The presented token and the user's password." },
             { "name": "MFA", "description": "TOTP enrolment and recovery codes." },
-            { "name": "Passkeys", "description": "The signed-in user's passkeys (WebAuthn): adding, listing, deleting. Off (`404`) while `TOKEND_WEBAUTHN_RP_ID` is unset." },
+            { "name": "Passkeys", "description": "The signed-in user's passkeys (WebAuthn): adding, listing, deleting. Off (`404`) while `TOKEND_WEBAUTHN_RP_ID` is unset; signing in with them is under Sign-in." },
             { "name": "Service tokens", "description": "Long-lived API keys of an account; needs `tokens:manage`." },
             { "name": "Introspection", "description": "RFC 7662, for resource servers." },
             { "name": "OAuth 2.0", "description": "The standard endpoints, with form bodies and RFC 6749 errors." },

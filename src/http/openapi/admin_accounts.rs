@@ -304,7 +304,7 @@ pub(super) fn schemas() -> Value {
             "properties": {
                 "id": { "type": "string" },
                 "at": { "type": "string", "format": "date-time" },
-                "kind": { "type": "string", "description": "`sign_in.succeeded`, `sign_in.failed`, `mfa.succeeded`, `mfa.failed`, `mfa.enrolled`, `mfa.removed`, `refresh_token.reused`, `session.revoked`, `password.changed`, `password.reset`, `service_token.created`, `service_token.changed`, `service_token.deleted`, `service_token.exchanged`, `admin.<action>`, `signing_key.generated`." },
+                "kind": { "type": "string", "description": "`sign_in.succeeded`, `sign_in.failed`, `mfa.succeeded`, `mfa.failed`, `mfa.enrolled`, `mfa.removed`, `refresh_token.reused`, `session.revoked`, `password.changed`, `password.reset`, `service_token.created`, `service_token.changed`, `service_token.deleted`, `service_token.exchanged`, `passkey.added`, `passkey.removed`, `passkey.refused`, `admin.<action>`, `signing_key.generated`." },
                 "user_uuid": { "type": ["string", "null"], "format": "uuid" },
                 "account_uuid": { "type": ["string", "null"], "format": "uuid" },
                 "ip": { "type": ["string", "null"] },

@@ -1,5 +1,5 @@
 //! The admin API's users: `/v1/admin/users` and everything under `/v1/admin/users/{user_uuid}`
-//! (sessions, MFA, memberships, password-reset tickets).
+//! (sessions, MFA, passkeys, memberships, password-reset tickets).
 
 use serde_json::{json, Value};
 
@@ -18,6 +18,8 @@ pub(super) fn paths() -> Value {
         "/v1/admin/users/{user_uuid}/sessions": { "get": sessions(), "delete": revoke_sessions() },
         "/v1/admin/users/{user_uuid}/sessions/{id}": { "delete": revoke_session() },
         "/v1/admin/users/{user_uuid}/mfa": { "delete": remove_mfa() },
+        "/v1/admin/users/{user_uuid}/passkeys": { "get": passkeys() },
+        "/v1/admin/users/{user_uuid}/passkeys/{id}": { "delete": remove_passkey() },
         "/v1/admin/users/{user_uuid}/memberships": { "get": memberships() },
         "/v1/admin/users/{user_uuid}/password_reset": { "post": password_reset() },
     })
@@ -151,10 +153,32 @@ fn revoke_session() -> Value {
 fn remove_mfa() -> Value {
     on_user(
         "adminRemoveUserMfa",
-        "Remove a user's TOTP, recovery codes and pending mfa_tokens",
-        json!({ "204": empty("Removed (also when the user had no MFA).") }),
+        "Remove a user's second factors: TOTP, recovery codes, passkeys and pending mfa_tokens",
+        json!({ "204": empty("Removed (also when the user had no MFA); the password alone signs in again. Written to the audit trail as `mfa.removed`.") }),
         false,
     )
+}
+
+fn passkeys() -> Value {
+    on_user(
+        "adminListUserPasskeys",
+        "List a user's passkeys, oldest first",
+        json!({ "200": ok("Every passkey, as `GET /v1/me/passkeys` shows them; also while passkeys are off.", schema("AdminPasskeyItems")) }),
+        false,
+    )
+}
+
+fn remove_passkey() -> Value {
+    let mut op = on_user(
+        "adminRemoveUserPasskey",
+        "Remove one of a user's passkeys",
+        json!({ "204": empty("Removed at once; `404 not_found` if it is not the user's. Written to the audit trail as `passkey.removed` (`details.by: admin`).") }),
+        false,
+    );
+    if let Some(parameters) = op["parameters"].as_array_mut() {
+        parameters.push(json!({ "$ref": "#/components/parameters/Id" }));
+    }
+    op
 }
 
 fn memberships() -> Value {
@@ -204,7 +228,7 @@ pub(super) fn schemas() -> Value {
                 "uuid": { "type": "string", "format": "uuid" },
                 "login": { "type": "string" },
                 "disabled": { "type": "boolean" },
-                "mfa_enabled": { "type": "boolean" },
+                "mfa_enabled": { "type": "boolean", "description": "Whether a sign-in asks for a second step: a confirmed TOTP secret, or, while passkeys are on, at least one passkey." },
                 "created_at": { "type": "string", "format": "date-time" },
             },
         },
@@ -226,6 +250,7 @@ pub(super) fn schemas() -> Value {
             },
         },
         "AdminMembershipItems": items("AdminMembership"),
+        "AdminPasskeyItems": items("Passkey"),
         "ResetTicket": {
             "type": "object",
             "required": ["ticket", "expires_at"],

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 /// Every `code` the envelope can carry (`Error::status_and_code`); `invalid_client`,
 /// `unauthorized_client` and `unsupported_grant_type` arise only at `/oauth2`, in RFC 6749 bodies.
-const ENVELOPE_CODES: [&str; 32] = [
+const ENVELOPE_CODES: &[&str] = &[
     "invalid_request",
     "invalid_scope",
     "invalid_target",
@@ -18,6 +18,7 @@ const ENVELOPE_CODES: [&str; 32] = [
     "invalid_credentials",
     "invalid_mfa_token",
     "invalid_mfa_code",
+    "invalid_passkey",
     "invalid_refresh_token",
     "refresh_token_reused",
     "token_expired",

@@ -1,12 +1,14 @@
-//! The caller's passkeys (WebAuthn): `/v1/me/passkeys/registration`, `/v1/me/passkeys` and
-//! `/v1/me/passkeys/{id}`. Every route answers `404 not_found` while `TOKEND_WEBAUTHN_RP_ID` is
-//! unset. Passkeys as a second factor and passwordless sign-in are not served yet.
+//! Passkeys (WebAuthn): the caller's own (`/v1/me/passkeys/registration`, `/v1/me/passkeys`,
+//! `/v1/me/passkeys/{id}`) and passwordless sign-in (`/v1/auth/passkey/options`,
+//! `/v1/auth/passkey/sign_in`). Every route answers `404 not_found` while
+//! `TOKEND_WEBAUTHN_RP_ID` is unset. The passkey as a second factor is part of `/v1/auth/mfa`
+//! (`sign_in.rs`); the admin routes are in `admin_users.rs`.
 
 use serde_json::{json, Value};
 
 use super::common::{
-    empty, error, id_parameter, json_body, ok, responses, schema, shared, token_error,
-    token_security, TOKEN_401, USER_403,
+    dpop_parameter, empty, error, id_parameter, json_body, ok, responses, schema, shared,
+    token_error, token_security, with_dpop_nonce, DPOP_400, TOKEN_401, USER_403,
 };
 use crate::domain::passkeys::{MAX_PASSKEYS_PER_USER, MAX_PASSKEY_NAME_CHARS, RECENT_SIGN_IN_SECS};
 
@@ -16,6 +18,8 @@ pub(super) fn paths() -> Value {
         "/v1/me/passkeys/registration": { "post": start_registration() },
         "/v1/me/passkeys": { "post": finish_registration(), "get": list() },
         "/v1/me/passkeys/{id}": { "delete": remove() },
+        "/v1/auth/passkey/options": { "post": sign_in_options() },
+        "/v1/auth/passkey/sign_in": { "post": sign_in() },
     })
 }
 
@@ -95,6 +99,39 @@ fn remove() -> Value {
             "403": error(USER_403),
             "404": off_404("; or no such passkey of the caller: unknown, another user's, or `{id}` not a UUID"),
         }), false),
+    })
+}
+
+fn sign_in_options() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "passkeySignInOptions",
+        "summary": "Start a passwordless sign-in: request options for a discoverable passkey",
+        "description": "No credentials and no body. The options name no user and no credential (`allowCredentials` is empty): the platform offers the passkeys it holds for the RP ID. The `challenge_id` works once, on any node, for `TOKEND_WEBAUTHN_CHALLENGE_TTL` seconds. Each call counts against the per-address sign-in budget (`TOKEND_SIGN_IN_PER_IP_PER_MINUTE`).",
+        "responses": responses(json!({
+            "200": ok("The challenge to answer at `POST /v1/auth/passkey/sign_in`.", schema("PasskeySignInStart")),
+            "404": off_404(""),
+            "429": shared("RateLimited"),
+        }), false),
+    })
+}
+
+fn sign_in() -> Value {
+    json!({
+        "tags": ["Sign-in"],
+        "operationId": "passkeySignIn",
+        "summary": "Sign in with a passkey, without a password",
+        "description": "The assertion must answer the `challenge_id`'s options, come from one of `TOKEND_WEBAUTHN_ORIGINS`, carry user verification and the user handle, and be signed by a passkey the user still has, with a signature counter that moved forward (or stays 0 for authenticators without one). User verification stands in for the second factor: no MFA step follows, even for a user with TOTP. Answers exactly what a successful password sign-in answers. The `challenge_id` is spent whatever the outcome, unless the request is refused before (body, `device`, rate limit, `DPoP` proof). Each call counts against the per-address sign-in budget. A `DPoP` proof binds the session as at `POST /v1/auth/sign_in`; with `TOKEND_DPOP_REQUIRED` it is needed.",
+        "parameters": [dpop_parameter()],
+        "requestBody": json_body("PasskeySignInRequest"),
+        "responses": responses(json!({
+            "200": with_dpop_nonce(ok("Signed in.", schema("SignedIn"))),
+            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`): malformed JSON, a missing, ill-typed or unknown field, a bad `device` field, or (with `TOKEND_REQUIRE_REGISTERED_CLIENTS`) a `device.client_id` that names no registered client. {DPOP_400}"))),
+            "401": error("`invalid_passkey`: the `challenge_id` is unknown, used or expired, or the assertion is refused (unknown or deleted passkey, no user handle, wrong origin or RP ID, no user verification, a bad signature, a counter that did not move forward). One answer for all."),
+            "403": error("`user_disabled`: the passkey was right but the user is disabled."),
+            "404": off_404(""),
+            "429": shared("RateLimited"),
+        }), true),
     })
 }
 
@@ -186,6 +223,65 @@ pub(super) fn schemas() -> Value {
                 "clientExtensionResults": { "type": "object" },
             },
         },
+        "PasskeyRequestOptions": {
+            "type": "object",
+            "description": "`CredentialRequestOptions` in the JSON form browsers take: binary members base64url without padding. Give `publicKey` to `PublicKeyCredential.parseRequestOptionsFromJSON`, to Android's `GetPublicKeyCredentialOption` (as its `requestJson`), or read `challenge` (and `allowCredentials`) from it for AuthenticationServices.",
+            "required": ["publicKey"],
+            "properties": {
+                "publicKey": {
+                    "type": "object",
+                    "description": "W3C `PublicKeyCredentialRequestOptionsJSON`.",
+                    "required": ["challenge", "rpId", "allowCredentials", "userVerification"],
+                    "properties": {
+                        "challenge": b64url("32 random bytes."),
+                        "timeout": { "type": "integer", "description": "Milliseconds: `TOKEND_WEBAUTHN_CHALLENGE_TTL` x 1000." },
+                        "rpId": { "type": "string", "description": "`TOKEND_WEBAUTHN_RP_ID`." },
+                        "allowCredentials": { "type": "array", "items": { "type": "object" }, "description": "At `/v1/auth/mfa`: the user's passkeys. Passwordless: empty." },
+                        "userVerification": { "const": "required" },
+                        "extensions": { "type": "object" },
+                    },
+                },
+            },
+        },
+        "AuthenticationCredential": {
+            "type": "object",
+            "description": "An assertion in the W3C `PublicKeyCredential` JSON form (`AuthenticationResponseJSON`): what `credential.toJSON()` gives in a browser and `authenticationResponseJson` on Android. Other members are ignored.",
+            "required": ["id", "rawId", "type", "response"],
+            "properties": {
+                "id": { "type": "string", "description": "The credential id, base64url." },
+                "rawId": b64url("The credential id."),
+                "type": { "const": "public-key" },
+                "response": {
+                    "type": "object",
+                    "required": ["authenticatorData", "clientDataJSON", "signature"],
+                    "properties": {
+                        "authenticatorData": b64url("The authenticator data."),
+                        "clientDataJSON": b64url("The client data the authenticator signed."),
+                        "signature": b64url("The signature."),
+                        "userHandle": { "type": ["string", "null"], "contentEncoding": "base64url", "description": "The user handle the passkey was made with (the 16 bytes of the user's uuid); needed for a passwordless sign-in." },
+                    },
+                },
+                "clientExtensionResults": { "type": "object" },
+            },
+        },
+        "PasskeySignInStart": {
+            "type": "object",
+            "required": ["challenge_id", "options"],
+            "properties": {
+                "challenge_id": { "type": "string", "pattern": "^wpk_", "description": "Names this sign-in at `POST /v1/auth/passkey/sign_in`; single use, valid for `TOKEND_WEBAUTHN_CHALLENGE_TTL` seconds." },
+                "options": schema("PasskeyRequestOptions"),
+            },
+        },
+        "PasskeySignInRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["challenge_id", "credential", "device"],
+            "properties": {
+                "challenge_id": { "type": "string", "description": "From `POST /v1/auth/passkey/options`." },
+                "credential": schema("AuthenticationCredential"),
+                "device": schema("Device"),
+            },
+        },
         "Passkey": {
             "type": "object",
             "required": ["id", "name", "created_at", "last_used_at", "backed_up"],
@@ -193,7 +289,7 @@ pub(super) fn schemas() -> Value {
                 "id": { "type": "string", "format": "uuid", "description": "For `DELETE /v1/me/passkeys/{id}`." },
                 "name": { "type": "string" },
                 "created_at": { "type": "string", "format": "date-time" },
-                "last_used_at": { "type": ["string", "null"], "format": "date-time", "description": "Null until the passkey is first used to sign in." },
+                "last_used_at": { "type": ["string", "null"], "format": "date-time", "description": "The last sign-in with it (passwordless or as the second factor); null before the first." },
                 "backed_up": { "type": "boolean", "description": "Whether the platform syncs it to the user's other devices (the authenticator's backup-state flag)." },
             },
         },

@@ -43,7 +43,7 @@ fn sign_in() -> Value {
         "tags": ["Sign-in"],
         "operationId": "signIn",
         "summary": "Sign in with login and password",
-        "description": "Rate-limited per client IP and per normalised login before the password is hashed. Without MFA the answer starts a session; with MFA it is a challenge to finish at `POST /v1/auth/mfa`. A valid `DPoP` proof (checked before the password) binds the session to its key: every refresh then needs a proof by that key, and access tokens carry `cnf.jkt`. With `TOKEND_DPOP_REQUIRED` a sign-in without a proof is refused.",
+        "description": "Rate-limited per client IP and per normalised login before the password is hashed. Without MFA the answer starts a session; with MFA (a confirmed TOTP secret, or, while passkeys are on, at least one passkey) it is a challenge to finish at `POST /v1/auth/mfa`. A valid `DPoP` proof (checked before the password) binds the session to its key: every refresh then needs a proof by that key, and access tokens carry `cnf.jkt`. With `TOKEND_DPOP_REQUIRED` a sign-in without a proof is refused.",
         "parameters": [dpop_parameter()],
         "requestBody": json_body("SignInRequest"),
         "responses": responses(json!({
@@ -60,14 +60,14 @@ fn mfa() -> Value {
     json!({
         "tags": ["Sign-in"],
         "operationId": "finishMfaSignIn",
-        "summary": "Finish a sign-in with a TOTP or recovery code",
-        "description": format!("The mfa_token lives {MFA_TOKEN_TTL_SECS} seconds, tolerates {MFA_TOKEN_ATTEMPTS} wrong codes and works once. A TOTP time step is accepted once per user, never an earlier one; one step of clock skew either way is accepted. If the password step carried a `DPoP` proof, this step needs a proof by the same key (the session is bound to it); otherwise a proof here binds the session as at sign-in. A refused proof costs no attempt."),
+        "summary": "Finish a sign-in with a TOTP code, a recovery code or a passkey",
+        "description": format!("Exactly one of `code` and `passkey`. The mfa_token lives {MFA_TOKEN_TTL_SECS} seconds, tolerates {MFA_TOKEN_ATTEMPTS} wrong codes and works once. A TOTP time step is accepted once per user, never an earlier one; one step of clock skew either way is accepted. A passkey assertion answers the challenge's `passkey_options`; a refused one (wrong origin, no user verification, a bad signature, a passkey deleted meanwhile, a counter that did not move forward) is a wrong code like any other: it costs an attempt and the user's failure budget. If the password step carried a `DPoP` proof, this step needs a proof by the same key (the session is bound to it); otherwise a proof here binds the session as at sign-in. A refused proof costs no attempt."),
         "parameters": [dpop_parameter()],
         "requestBody": json_body("MfaSignInRequest"),
         "responses": responses(json!({
             "200": with_dpop_nonce(ok("Signed in: the same body as a sign-in without MFA.", schema("SignedIn"))),
-            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`). {DPOP_400}"))),
-            "401": error("`invalid_mfa_token`: unknown, expired, used or out of attempts. `invalid_mfa_code`: wrong code (`details.attempts_left`)."),
+            "400": with_dpop_nonce(error(&format!("`invalid_request` (`details.field`); `details.field: code` when both or neither of `code` and `passkey` are sent (no attempt is spent). {DPOP_400}"))),
+            "401": error("`invalid_mfa_token`: unknown, expired, used or out of attempts. `invalid_mfa_code`: wrong code, or a refused passkey assertion (`details.attempts_left`)."),
             "403": error("`user_disabled`."),
             "429": shared("RateLimited"),
         }), true),
@@ -178,18 +178,21 @@ pub(super) fn schemas() -> Value {
             "properties": {
                 "mfa_required": { "const": true },
                 "mfa_token": { "type": "string", "description": "Opaque (`mfa_…`), single-use." },
-                "mfa_methods": { "type": "array", "items": { "enum": ["totp", "recovery_code"] } },
+                "mfa_methods": { "type": "array", "items": { "enum": ["totp", "passkey", "recovery_code"] }, "description": "What the user can finish with, in this order: `totp` and `recovery_code` with a confirmed TOTP secret, `passkey` with at least one passkey while passkeys are on." },
                 "expires_in": { "type": "integer", "description": "Seconds the mfa_token lives." },
+                "passkey_options": { "$ref": "#/components/schemas/PasskeyRequestOptions", "description": "With `passkey` among the methods only: request options listing the user's passkeys in `allowCredentials`." },
             },
         },
         "SignInResponse": { "oneOf": [schema("SignedIn"), schema("MfaChallenge")] },
         "MfaSignInRequest": {
             "type": "object",
             "additionalProperties": false,
-            "required": ["mfa_token", "code"],
+            "required": ["mfa_token"],
+            "description": "`mfa_token` and exactly one of `code` and `passkey`.",
             "properties": {
                 "mfa_token": { "type": "string" },
                 "code": { "type": "string", "description": "Six TOTP digits, or an unused recovery code (case, spaces and dashes ignored)." },
+                "passkey": { "$ref": "#/components/schemas/AuthenticationCredential", "description": "An assertion for the challenge's `passkey_options`." },
             },
         },
         "TokenRequest": {
