@@ -246,7 +246,15 @@ fn the_source_scan_reads_chained_and_multi_line_registrations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_registered_route_is_described_and_every_described_one_is_served() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // Passkeys on, so their routes answer rather than 404 as they do while the feature is off.
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("TOKEND_WEBAUTHN_RP_ID", "example.com"),
+            ("TOKEND_WEBAUTHN_ORIGINS", "https://example.com"),
+        ],
+    )
+    .await;
     let doc = served_document(&app).await;
     let registered = registered_routes();
     assert!(

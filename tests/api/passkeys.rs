@@ -443,6 +443,20 @@ async fn passkeys_off_and_bad_settings(b: Backend) {
         ),
         (
             vec![
+                ("TOKEND_WEBAUTHN_RP_ID", "com"),
+                ("TOKEND_WEBAUTHN_ORIGINS", "https://com"),
+            ],
+            "TOKEND_WEBAUTHN_RP_ID",
+        ),
+        (
+            vec![
+                ("TOKEND_WEBAUTHN_RP_ID", "192.0.2.1"),
+                ("TOKEND_WEBAUTHN_ORIGINS", "https://192.0.2.1"),
+            ],
+            "TOKEND_WEBAUTHN_RP_ID",
+        ),
+        (
+            vec![
                 ("TOKEND_WEBAUTHN_RP_ID", "example.com"),
                 ("TOKEND_WEBAUTHN_ORIGINS", "https://evil.test"),
             ],

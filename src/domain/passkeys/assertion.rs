@@ -192,20 +192,21 @@ impl Tokend {
                 return Err(Error::InvalidPasskey);
             }
         };
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(Error::InvalidPasskey)?;
+        // Refused after the assertion (so nobody learns who is disabled), before its use counts.
+        if user.disabled {
+            return Err(Error::UserDisabled);
+        }
         let used = self
             .updated_use(&record, &result)
             .ok_or(Error::InvalidPasskey)?;
         if !self.store.record_passkey_use(&used).await? {
             self.note_counter_regression(user_id, ip, user_agent).await;
             return Err(Error::InvalidPasskey);
-        }
-        let user = self
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(Error::InvalidPasskey)?;
-        if user.disabled {
-            return Err(Error::UserDisabled);
         }
         self.start_session(
             &user,

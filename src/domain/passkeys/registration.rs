@@ -17,7 +17,6 @@ use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
 use crate::domain::admin::audit::AuditEvent;
 use crate::domain::principal::UserPrincipal;
-use crate::domain::sign_in::hashing_error;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{ChallengeRecord, PasskeyRecord, StorageError};
@@ -130,26 +129,9 @@ impl Tokend {
                 reason: Some("password_required"),
             });
         };
-        let stored = self
-            .store
-            .user_by_id(user.user)
-            .await?
-            .map(|u| u.password_hash);
-        let verified = self
-            .hasher
-            .verify(
-                password,
-                stored
-                    .as_deref()
-                    .filter(|h| *h != crate::crypto::password::NO_PASSWORD),
-            )
-            .await
-            .map_err(hashing_error)?;
-        if verified.matches {
-            Ok(())
-        } else {
-            Err(Error::InvalidCredentials)
-        }
+        // Charged to the login's sign-in budget, like every other password re-entry, so a
+        // stolen access token cannot guess the password here.
+        self.recheck_password(user, password).await.map(|_| ())
     }
 
     /// Finishes a registration: the challenge is spent (once, on any node), the credential is

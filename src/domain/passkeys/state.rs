@@ -84,7 +84,15 @@ impl PasskeyState {
 
 /// A registrable domain name, lowercase, without scheme, port or path.
 fn check_rp_id(rp_id: &str) -> anyhow::Result<()> {
-    let valid = !rp_id.is_empty()
+    // A name with a dot whose last label is not all digits (no IP address, no bare TLD), or
+    // `localhost` for development.
+    let labels: Vec<&str> = rp_id.split('.').collect();
+    let shaped = rp_id == "localhost"
+        || (labels.len() >= 2
+            && labels
+                .last()
+                .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit())));
+    let valid = shaped
         && rp_id.len() <= 253
         && rp_id.split('.').all(|label| {
             !label.is_empty()
