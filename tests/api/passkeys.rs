@@ -706,11 +706,28 @@ mod sign_in {
         assert_eq!(r.status(), StatusCode::CREATED);
         let mut clone = SoftToken::from_cbor(&token.to_cbor().unwrap()).unwrap();
         let c = challenge(&app, &cy).await;
+        // A second challenge issued before the genuine use: its snapshot of the counter is
+        // older than the database's by the time the clone answers it.
+        let early = challenge(&app, &cy).await;
         let genuine = token
             .perform_auth(example(), options(&c).public_key, 60_000)
             .unwrap();
         let r = mfa_with(&app, &c, serde_json::to_value(&genuine).unwrap()).await;
         assert_eq!(r.status(), StatusCode::OK, "the genuine one works");
+        let stale = clone
+            .perform_auth(example(), options(&early).public_key, 60_000)
+            .unwrap();
+        let r = mfa_with(&app, &early, serde_json::to_value(&stale).unwrap()).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+        // Against a challenge issued after the genuine use, webauthn-rs itself refuses a clone's
+        // counter that is not past the snapshot's.
+        let mut clone = SoftToken::from_cbor(&token.to_cbor().unwrap()).unwrap();
+        let c = challenge(&app, &cy).await;
+        let genuine = token
+            .perform_auth(example(), options(&c).public_key, 60_000)
+            .unwrap();
+        let r = mfa_with(&app, &c, serde_json::to_value(&genuine).unwrap()).await;
+        assert_eq!(r.status(), StatusCode::OK);
         let c = challenge(&app, &cy).await;
         let stale = clone
             .perform_auth(example(), options(&c).public_key, 60_000)
@@ -724,7 +741,7 @@ mod sign_in {
             since: None,
         };
         let rows = app.state.store.list_audit(&filter, None, 10).await.unwrap();
-        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows.len(), 2, "both refusals are audited: {rows:?}");
 
         // A passkey deleted after the challenge was issued is refused.
         let c = challenge(&app, &ana).await;

@@ -275,6 +275,7 @@ impl Tokend {
             // Refused before any attempt was spent (below, at the top of this function).
             _ => None,
         };
+        let verified_passkey = matches!(proof, Some(MfaProof::Passkey(_)));
         let outcome = match proof {
             Some(proof) => {
                 self.store
@@ -286,6 +287,11 @@ impl Tokend {
         match outcome {
             MfaCompletion::Completed => self.refund_failure(user_id).await,
             MfaCompletion::ProofRejected => {
+                if verified_passkey {
+                    // webauthn-rs accepted the assertion but the counter's compare-and-set did
+                    // not: another use with a later counter came first, or a clone.
+                    self.note_counter_regression(user_id, ip, user_agent).await;
+                }
                 self.metrics.event("mfa_code_rejected");
                 self.audit(
                     AuditEvent::new("mfa.failed", "system")
