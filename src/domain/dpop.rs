@@ -20,7 +20,8 @@ use crate::domain::Tokend;
 use crate::error::{DpopAt, Error, Result};
 
 /// The `DPoP` header of one request, with what the proof must match. Built by the HTTP layer.
-#[derive(Debug, Clone, Default)]
+/// `Debug` names the request but never prints the proof.
+#[derive(Clone, Default)]
 pub struct DpopInput {
     /// The one proof sent, if any.
     pub proof: Option<String>,
@@ -30,6 +31,17 @@ pub struct DpopInput {
     pub method: String,
     /// The request URL as clients address it: the configured issuer followed by the path.
     pub url: String,
+}
+
+impl std::fmt::Debug for DpopInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopInput")
+            .field("proof", &self.proof.as_ref().map(|_| "***"))
+            .field("malformed", &self.malformed)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 impl DpopInput {

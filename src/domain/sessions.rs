@@ -140,9 +140,7 @@ impl Tokend {
         self.sign_in_limiter
             .charge_login(&caller.login)
             .await
-            .map_err(|r| Error::RateLimited {
-                retry_after_secs: r.retry_after_secs,
-            })?;
+            .map_err(Error::from)?;
         let user = self
             .store
             .user_by_id(caller.user)

@@ -34,6 +34,14 @@ pub struct RateLimited {
     pub retry_after_secs: u64,
 }
 
+impl From<RateLimited> for crate::error::Error {
+    fn from(r: RateLimited) -> Self {
+        Self::RateLimited {
+            retry_after_secs: r.retry_after_secs,
+        }
+    }
+}
+
 type Inner<K, C> =
     RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 

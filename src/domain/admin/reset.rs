@@ -83,9 +83,7 @@ impl Tokend {
     ) -> Result<()> {
         self.reset_limiter.charge(ip).await.map_err(|r| {
             self.metrics.event("password_reset_rate_limited");
-            Error::RateLimited {
-                retry_after_secs: r.retry_after_secs,
-            }
+            Error::from(r)
         })?;
         enforce_password_policy("new_password", &req.new_password)?;
         if !req.ticket.starts_with(RESET_TICKET_PREFIX) || req.ticket.len() > 200 {

@@ -16,6 +16,7 @@ use webauthn_rs::prelude::{
 use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::domain::admin::audit::AuditEvent;
 use crate::domain::dpop::DpopInput;
+use crate::domain::refresh::secs;
 use crate::domain::sign_in::{Device, SessionAudit, SignedIn};
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
@@ -129,8 +130,7 @@ impl Tokend {
                 user_id: None,
                 state: serde_json::to_string(&state).map_err(Error::internal)?,
                 created_at: now,
-                expires_at: now
-                    + i64::try_from(self.passkeys.challenge_ttl.as_secs()).unwrap_or(300),
+                expires_at: now + secs(self.passkeys.challenge_ttl),
             })
             .await?;
         Ok(PasskeyOptions {
@@ -221,9 +221,7 @@ impl Tokend {
     async fn charge_passkey_sign_in(&self, ip: std::net::IpAddr) -> Result<()> {
         self.sign_in_limiter.charge_ip(ip).await.map_err(|r| {
             self.metrics.event("sign_in_rate_limited");
-            Error::RateLimited {
-                retry_after_secs: r.retry_after_secs,
-            }
+            Error::from(r)
         })
     }
 

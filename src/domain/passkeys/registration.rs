@@ -17,6 +17,7 @@ use crate::crypto::opaque::{sha256_hex, OpaqueSecret};
 use crate::crypto::password::Password;
 use crate::domain::admin::audit::AuditEvent;
 use crate::domain::principal::UserPrincipal;
+use crate::domain::refresh::secs;
 use crate::domain::Tokend;
 use crate::error::{Error, Result};
 use crate::storage::{ChallengeRecord, PasskeyRecord, StorageError};
@@ -97,7 +98,7 @@ impl Tokend {
                 user_id: Some(user.user),
                 state: serde_json::to_string(&state).map_err(Error::internal)?,
                 created_at: now,
-                expires_at: now + ttl_secs(self.passkeys.challenge_ttl),
+                expires_at: now + secs(self.passkeys.challenge_ttl),
             })
             .await?;
         Ok(RegistrationStart {
@@ -246,8 +247,4 @@ impl Tokend {
             Err(Error::NotFound)
         }
     }
-}
-
-fn ttl_secs(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(300)
 }
