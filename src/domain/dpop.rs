@@ -83,9 +83,6 @@ impl Tokend {
     /// Checks the proof that must come with a bound access token at tokend's own endpoints:
     /// `ath` over `token`, signed by the key `jkt` names.
     pub async fn resource_proof(&self, input: &DpopInput, token: &str, jkt: &str) -> Result<()> {
-        if !input.present() {
-            return Err(dpop_error(DpopAt::Resource, DpopError::Missing));
-        }
         let proof = self
             .checked_proof(input, Some(token), DpopAt::Resource)
             .await?;

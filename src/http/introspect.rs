@@ -24,9 +24,8 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/introspect", post(introspect))
 }
 
-/// `client_id:client_secret` from `Authorization: Basic …`. Our client_ids (UUIDs) and secrets
-/// (base64url) contain no characters that RFC 6749 section 2.3.1 would have form-encoded, so no
-/// percent-decoding is needed.
+/// `client_id:client_secret` from `Authorization: Basic …`, form-decoded by the shared parser as
+/// RFC 6749 section 2.3.1 asks (a no-op for our UUID ids and base64url secrets).
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let (client_id, secret) = extract::basic_credentials(headers)??;
     // Client ids are UUIDs; anything else (control characters included) is not worth a lookup.

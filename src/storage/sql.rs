@@ -34,10 +34,21 @@ pub(crate) fn rotation_sql(roles: usize) -> String {
     )
 }
 
-/// [`SESSION_COLUMNS`] qualified by the alias `s`, for joins.
-pub(crate) const SESSION_COLUMNS_OF_S: &str = "s.id, s.user_id, s.device_name, \
-    s.device_platform, s.device_app_version, s.client_id, s.generation, s.rotated_at, \
-    s.created_at, s.last_used_at, s.last_ip, s.revoked_at, s.revoked_reason, s.dpop_jkt";
+/// The statement of `session_with_user`, built once from [`SESSION_COLUMNS`] (qualified by the
+/// alias `s`), so a new session column reaches it by itself: it runs on every request with an
+/// access token.
+pub(crate) static SESSION_WITH_USER_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        let columns: Vec<String> = SESSION_COLUMNS
+            .split(',')
+            .map(|c| format!("s.{}", c.trim()))
+            .collect();
+        format!(
+            "SELECT {}, u.login AS user_login, u.disabled AS user_disabled \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+            columns.join(", ")
+        )
+    });
 
 /// A turn at writing. SQLite has one write lock per database, and a writer that finds it taken
 /// sleeps in SQLite's busy handler, retrying on its own schedule (sleeps of up to 100 ms), so a
@@ -363,11 +374,7 @@ macro_rules! impl_store {
                 &self,
                 id: Uuid,
             ) -> StorageResult<Option<$crate::storage::SessionOfUser>> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {}, u.login AS user_login, u.disabled AS user_disabled \
-                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
-                    $crate::storage::sql::SESSION_COLUMNS_OF_S
-                ))
+                Ok(sqlx::query_as(&$crate::storage::sql::SESSION_WITH_USER_SQL)
                 .bind(id.to_string())
                 .fetch_optional(&self.pool)
                 .await?)

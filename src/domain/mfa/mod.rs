@@ -121,8 +121,8 @@ impl std::fmt::Debug for MfaTokenParam {
     }
 }
 
-/// `POST /v1/auth/mfa` body.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/auth/mfa` body; `Debug` prints nothing of it (the assertion included).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MfaSignInRequest {
     /// From the sign-in response.
@@ -388,3 +388,5 @@ impl Tokend {
         }
     }
 }
+
+crate::redacted_debug!(MfaSignInRequest);
