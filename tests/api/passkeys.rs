@@ -556,6 +556,8 @@ mod sign_in {
         refused_second_factors_count_as_wrong_codes,
         passwordless_sign_in,
         refused_passwordless_sign_ins,
+        a_deleted_passkey_signs_nobody_in,
+        passkey_sign_in_binds_to_a_dpop_key,
     );
 
     fn example() -> Url {
@@ -930,5 +932,152 @@ mod sign_in {
             "rate_limited",
         )
         .await;
+    }
+
+    async fn a_deleted_passkey_signs_nobody_in(b: Backend) {
+        let app = passkey_app(b).await;
+        let ana = app.seed_user("ana@example.com", "owner").await;
+        let (access, _) = app.access_token(&ana).await;
+        let mut auth = authenticator();
+        let credential = register(&app, &access, &mut auth, "Phone").await;
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let listed = super::list(&app, &access).await;
+        let path = format!("/v1/me/passkeys/{}", listed[0]["id"].as_str().unwrap());
+        let r = app
+            .client
+            .delete(app.url(&path))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        let r = passkey_sign_in(&app, &id, assertion).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "invalid_passkey").await;
+    }
+
+    async fn passkey_sign_in_binds_to_a_dpop_key(b: Backend) {
+        use tokend_verify::dpop::DpopSigner;
+        let app = spawn_app_with(
+            b,
+            &[
+                ("TOKEND_WEBAUTHN_RP_ID", "example.com"),
+                ("TOKEND_WEBAUTHN_ORIGINS", "https://example.com"),
+                ("TOKEND_DPOP_REQUIRED", "true"),
+            ],
+        )
+        .await;
+        let ana = app.seed_user("ana@example.com", "owner").await;
+        let key = DpopSigner::generate_es256().unwrap();
+        let issuer = app.env_value("TOKEND_ISSUER");
+        let proof = |path: &str| {
+            key.proof(
+                "POST",
+                &format!("{issuer}{path}"),
+                None,
+                None,
+                app.clock.now(),
+            )
+            .unwrap()
+        };
+        // The passkey is registered from a session signed in with a proof.
+        let signed: Value = app
+            .client
+            .post(app.url("/v1/auth/sign_in"))
+            .header("DPoP", proof("/v1/auth/sign_in"))
+            .json(
+                &json!({"login": ana.login, "password": ana.password, "device": {"name": "Phone"}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token: Value = app
+            .client
+            .post(app.url("/v1/auth/token"))
+            .header("DPoP", proof("/v1/auth/token"))
+            .json(&json!({"refresh_token": signed["refresh_token"], "account_uuid": ana.account}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = token["access_token"].as_str().unwrap();
+        let registration = |method: &str, path: &str| {
+            key.proof(
+                method,
+                &format!("{issuer}{path}"),
+                Some(access),
+                None,
+                app.clock.now(),
+            )
+            .unwrap()
+        };
+        let r = app
+            .client
+            .post(app.url("/v1/me/passkeys/registration"))
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", registration("POST", "/v1/me/passkeys/registration"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let started: Value = r.json().await.unwrap();
+        let mut auth = authenticator();
+        let credential = auth
+            .do_registration(
+                example(),
+                serde_json::from_value(started["options"].clone()).unwrap(),
+            )
+            .unwrap();
+        let credential = serde_json::to_value(&credential).unwrap();
+        let r = app
+            .client
+            .post(app.url("/v1/me/passkeys"))
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", registration("POST", "/v1/me/passkeys"))
+            .json(&json!({"registration_id": started["registration_id"], "name": "Phone", "credential": credential}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+
+        // Without a proof, TOKEND_DPOP_REQUIRED refuses the passkey sign-in.
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        let r = passkey_sign_in(&app, &id, assertion).await;
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+        // With one, the session is bound: its refresh needs the key.
+        let (id, options) = passwordless_options(&app, &credential).await;
+        let assertion = discoverable(&mut auth, example(), options, ana.user);
+        let r = app
+            .client
+            .post(app.url("/v1/auth/passkey/sign_in"))
+            .header("DPoP", proof("/v1/auth/passkey/sign_in"))
+            .json(&json!({"challenge_id": id, "credential": assertion,
+                   "device": {"name": "Phone"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let signed: Value = r.json().await.unwrap();
+        let r = app
+            .refresh(signed["refresh_token"].as_str().unwrap(), ana.account)
+            .await;
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+        let r = app
+            .client
+            .post(app.url("/v1/auth/token"))
+            .header("DPoP", proof("/v1/auth/token"))
+            .json(&json!({"refresh_token": signed["refresh_token"], "account_uuid": ana.account}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["token_type"], "DPoP", "{body}");
     }
 }
